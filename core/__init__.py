@@ -1,0 +1,1 @@
+"""The kernel every request passes through: settings, app, database, auth, tenancy, HTTP edge."""

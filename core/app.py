@@ -1,0 +1,108 @@
+"""create_app(settings) -> Litestar. Nothing else builds the app (ARCHITECTURE §7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis.asyncio as aioredis
+import structlog
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme, Tag
+
+from lumen.core.auth.middleware import PUBLIC_PATHS, ApiKeyAuthenticationMiddleware
+from lumen.core.auth.platform import PLATFORM_KEY_FILE
+from lumen.core.auth.scopes import ScopeRegistry
+from lumen.core.auth.service import KeyAuthenticator
+from lumen.core.db.session import Database
+from lumen.core.db.unit_of_work import UnitOfWorkMiddleware
+from lumen.core.http.context import RequestContextMiddleware
+from lumen.core.http.dependencies import DEPENDENCIES
+from lumen.core.http.errors import EXCEPTION_HANDLERS, problem_details_plugin
+from lumen.core.http.health import healthz, problem_type, readyz
+from lumen.core.http.idempotency import IdempotencyMiddleware
+from lumen.core.logging import configure_logging
+from lumen.core.settings import Settings, load_settings
+from lumen.tenants.controllers import KeyController, TenantController
+
+__all__ = ["app_from_env", "create_app"]
+
+log = structlog.get_logger()
+
+VERSION = "0.1.0"
+
+
+def _platform_key(settings: Settings) -> str | None:
+    if settings.platform_key:
+        return settings.platform_key
+    path = Path(settings.data_path) / PLATFORM_KEY_FILE
+    return path.read_text().strip() if path.exists() else None
+
+
+def create_app(settings: Settings) -> Litestar:
+    """Build the API for already-resolved settings (database and Redis URLs set; `lumen serve` resolves the
+    embedded ones before calling this)."""
+    if settings.database.url is None or settings.redis.url is None:
+        raise ValueError("create_app needs database and Redis URLs; `lumen serve` starts embedded ones")
+    db = Database(settings.database)
+    redis_client = aioredis.from_url(settings.redis.url)
+    scopes = ScopeRegistry()
+    state = State(
+        {
+            "settings": settings,
+            "db": db,
+            "redis": redis_client,
+            "scopes": scopes,
+            "authenticator": KeyAuthenticator(db, _platform_key(settings)),
+        }
+    )
+
+    async def close() -> None:
+        await redis_client.aclose()
+        await db.dispose()
+
+    openapi = OpenAPIConfig(
+        title="Lumen API",
+        version=VERSION,
+        description="Medical-intelligence API for pharma and patient apps. Errors are RFC 9457 problem+json.",
+        path="/schema",
+        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        components=Components(
+            security_schemes={
+                "apiKey": SecurityScheme(type="http", scheme="bearer", bearer_format="lm_live_... / lm_test_...",
+                                         description="A tenant API key, or the platform operator's key.")
+            }
+        ),
+        security=[{"apiKey": []}],
+        tags=[Tag(name="tenants", description="Platform operator: tenants and their first keys."),
+              Tag(name="keys", description="A tenant's API keys."),
+              Tag(name="health", description="Probes and problem types; no key needed.")],
+    )
+
+    return Litestar(
+        route_handlers=[healthz, readyz, problem_type, TenantController, KeyController],
+        state=state,
+        dependencies=DEPENDENCIES,
+        middleware=[
+            RequestContextMiddleware(),
+            UnitOfWorkMiddleware(),
+            DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS),
+            IdempotencyMiddleware(settings.server.idempotency_ttl_seconds),
+        ],
+        plugins=[problem_details_plugin()],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=openapi,
+        request_max_body_size=settings.server.max_body_bytes,
+        on_shutdown=[close],
+        debug=False,
+    )
+
+
+def app_from_env() -> Litestar:
+    """Factory for ASGI servers (granian workers): settings from LUMEN_* (as exported by `lumen serve`)."""
+    settings = load_settings()
+    configure_logging(settings.log)
+    return create_app(settings)

@@ -1,0 +1,32 @@
+"""Scopes an API key can carry. `admin` covers everything within the tenant; the rest are per area.
+
+Plugins add their own areas' scopes at start-up (plugin SDK issue); an unknown scope on key creation is a
+422, so a typo never silently creates a key that can do nothing.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ADMIN", "ScopeRegistry"]
+
+ADMIN = "admin"
+
+KERNEL_SCOPES = {
+    ADMIN: "Everything within the tenant, including managing API keys.",
+    "keys:read": "List the tenant's API keys (never their secrets).",
+}
+
+
+class ScopeRegistry:
+    def __init__(self) -> None:
+        self._scopes: dict[str, str] = dict(KERNEL_SCOPES)
+
+    def register(self, name: str, description: str) -> None:
+        if name in self._scopes:
+            raise ValueError(f"scope {name!r} is registered twice")
+        self._scopes[name] = description
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._scopes
+
+    def all(self) -> dict[str, str]:
+        return dict(self._scopes)

@@ -1,0 +1,301 @@
+"""The `lumen` command. Every command works on the same data dir as a running `lumen serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+import structlog
+
+from lumen.core.settings import Settings, SettingsError, load_settings, unknown_variables
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+log = structlog.get_logger()
+
+
+def _settings(data_dir: str | None, **server: Any) -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if data_dir:
+        settings = settings.with_overrides(data_dir=data_dir)
+    overrides = {k: v for k, v in server.items() if v is not None}
+    if overrides:
+        import msgspec
+
+        settings = settings.with_overrides(server=msgspec.structs.replace(settings.server, **overrides))
+    from lumen.core.logging import configure_logging
+
+    configure_logging(settings.log)
+    for name in unknown_variables():
+        if name != "LUMEN_BIN":
+            log.warning("settings.unknown_variable", variable=name)
+    return settings
+
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    envvar="LUMEN_DATA_DIR",
+    help="Where embedded PostgreSQL, Redis and the platform key live (default: the user data dir).",
+)
+
+
+def _run_with_db(settings: Settings, work: Callable[[Settings], Awaitable[T]]) -> T:
+    """Run `work` against the configured services, starting embedded ones (or attaching to running ones)."""
+    from lumen.core.embedded import EmbeddedServices
+
+    with EmbeddedServices(settings) as resolved:
+        return asyncio.run(work(resolved))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Lumen: a multi-tenant medical-intelligence API.
+
+    With no LUMEN_DATABASE_URL or LUMEN_REDIS_URL set, Lumen runs real embedded PostgreSQL and Redis
+    servers from its data dir, so `lumen serve` is all a new user needs.
+    """
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port to listen on (default 8000).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="API worker processes (default 1).")
+@data_dir_option
+def serve(host: str | None, port: int | None, workers: int | None, data_dir: str | None) -> None:
+    """Start the API (and, with no URLs configured, embedded PostgreSQL and Redis).
+
+    Migrations are applied automatically on the embedded database. Ctrl-C stops the API first, then the
+    embedded servers, which keep their data in the data dir for the next start.
+    """
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    from lumen.core.auth.platform import ensure_platform_key
+    from lumen.core.embedded import EmbeddedServices
+
+    settings = _settings(data_dir, host=host, port=port, workers=workers)
+    with EmbeddedServices(settings) as resolved:
+        key, generated = ensure_platform_key(resolved.platform_key, resolved.data_path)
+        if generated:
+            # Printed once, to the terminal only (never to the log); also saved 0600 in the data dir.
+            click.echo(
+                f"\nPlatform operator key (shown once, saved to {resolved.data_path / 'platform.key'}):\n"
+                f"  {key}\n"
+            )
+        # Workers are separate processes: hand them the resolved URLs so they never start servers.
+        os.environ.update(
+            {
+                "LUMEN_DATA_DIR": str(resolved.data_path),
+                "LUMEN_DATABASE_URL": resolved.database.url or "",
+                "LUMEN_DATABASE_OWNER_URL": resolved.database.owner_url or "",
+                "LUMEN_REDIS_URL": resolved.redis.url or "",
+                "LUMEN_PLATFORM_KEY": key,
+            }
+        )
+        server = resolved.server
+        log.info("server.starting", host=server.host, port=server.port, workers=server.workers,
+                 embedded_database=settings.uses_embedded_database, embedded_redis=settings.uses_embedded_redis)
+        Granian(
+            "lumen.core.app:app_from_env",
+            factory=True,
+            address=server.host,
+            port=server.port,
+            interface=Interfaces.ASGI,
+            workers=server.workers,
+            log_access=False,
+            workers_kill_timeout=10,
+        ).serve()
+    log.info("server.stopped")
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@data_dir_option
+def db_upgrade(data_dir: str | None) -> None:
+    """Apply migrations as the owner role and grant the application role its privileges.
+
+    Uses LUMEN_DATABASE_OWNER_URL (falling back to LUMEN_DATABASE_URL); with neither, the embedded server.
+    """
+    settings = _settings(data_dir)
+    if settings.uses_embedded_database:
+        _run_with_db(settings, _noop)  # starting the embedded services migrates them
+    else:
+        from lumen.core.db.migrate import upgrade
+
+        owner_url = settings.database.owner_url or settings.database.url
+        assert owner_url is not None
+        asyncio.run(upgrade(owner_url, settings.database.app_role))
+    click.echo("database is at the latest revision")
+
+
+async def _noop(_: Settings) -> None:
+    return None
+
+
+@main.group()
+def tenants() -> None:
+    """Create and list tenants (the platform operator's work)."""
+
+
+@tenants.command("create")
+@click.argument("slug")
+@click.argument("name")
+@data_dir_option
+def tenants_create(slug: str, name: str, data_dir: str | None) -> None:
+    """Create a tenant with a URL-safe SLUG and a display NAME."""
+    import msgspec
+
+    from lumen.tenants.schemas import TenantCreate
+
+    try:
+        data = msgspec.convert({"slug": slug, "name": name}, TenantCreate)
+    except msgspec.ValidationError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+    async def work(resolved: Settings) -> Any:
+        from lumen.core.db.session import Database
+        from lumen.core.tenancy.context import PLATFORM
+        from lumen.tenants.service import TenantService
+
+        database = Database(resolved.database)
+        try:
+            async with database.transaction(PLATFORM) as session:
+                return await TenantService(session).create(slug=data.slug, name=data.name)
+        finally:
+            await database.dispose()
+
+    tenant = _guarded(lambda: _run_with_db(_settings(data_dir), work))
+    click.echo(f"{tenant.id}  {tenant.slug}  {tenant.name}")
+
+
+@tenants.command("list")
+@data_dir_option
+def tenants_list(data_dir: str | None) -> None:
+    """List every tenant: id, slug, status and name."""
+
+    async def work(resolved: Settings) -> list[Any]:
+        from lumen.core.db.session import Database
+        from lumen.core.tenancy.context import PLATFORM
+        from lumen.tenants.service import TenantService
+
+        database = Database(resolved.database)
+        rows: list[Any] = []
+        try:
+            async with database.transaction(PLATFORM) as session:
+                cursor = None
+                while True:
+                    page, cursor = await TenantService(session).list(cursor=cursor, limit=200)
+                    rows.extend(page)
+                    if cursor is None:
+                        return rows
+        finally:
+            await database.dispose()
+
+    for tenant in _run_with_db(_settings(data_dir), work):
+        click.echo(f"{tenant.id}  {tenant.slug:<24} {tenant.status.value:<10} {tenant.name}")
+
+
+@main.group()
+def keys() -> None:
+    """Issue and revoke API keys."""
+
+
+@keys.command("create")
+@click.option("--tenant", "tenant_ref", required=True, help="Tenant id or slug.")
+@click.option("--name", required=True, help="What the key is for, e.g. 'production backend'.")
+@click.option("--scope", "scopes", multiple=True, default=("admin",), show_default=True,
+              help="A scope to grant; repeat for several.")
+@click.option("--mode", type=click.Choice(["live", "test"]), default="live", show_default=True)
+@data_dir_option
+def keys_create(tenant_ref: str, name: str, scopes: tuple[str, ...], mode: str, data_dir: str | None) -> None:
+    """Issue an API key for a tenant; the key is printed once and cannot be shown again."""
+
+    async def work(resolved: Settings) -> Any:
+        from lumen.core.auth.scopes import ScopeRegistry
+        from lumen.core.db.session import Database
+        from lumen.core.tenancy.context import PLATFORM, Scope
+        from lumen.tenants.service import ApiKeyService
+
+        database = Database(resolved.database)
+        try:
+            async with database.transaction(PLATFORM) as session:
+                tenant_id = await _resolve_tenant(session, tenant_ref)
+            async with database.transaction(Scope.tenant(tenant_id)) as session:
+                return await ApiKeyService(session, tenant_id, ScopeRegistry()).issue(
+                    name=name, scopes=list(scopes), mode=mode
+                )
+        finally:
+            await database.dispose()
+
+    issued = _guarded(lambda: _run_with_db(_settings(data_dir), work))
+    click.echo(f"id:  {issued.record.id}\nkey: {issued.secret}\n(shown once: store it now)")
+
+
+@keys.command("revoke")
+@click.option("--tenant", "tenant_ref", required=True, help="Tenant id or slug.")
+@click.argument("key_id", type=click.UUID)
+@data_dir_option
+def keys_revoke(tenant_ref: str, key_id: uuid.UUID, data_dir: str | None) -> None:
+    """Revoke the tenant's key KEY_ID at once."""
+
+    async def work(resolved: Settings) -> None:
+        from lumen.core.auth.scopes import ScopeRegistry
+        from lumen.core.db.session import Database
+        from lumen.core.tenancy.context import PLATFORM, Scope
+        from lumen.tenants.service import ApiKeyService
+
+        database = Database(resolved.database)
+        try:
+            async with database.transaction(PLATFORM) as session:
+                tenant_id = await _resolve_tenant(session, tenant_ref)
+            async with database.transaction(Scope.tenant(tenant_id)) as session:
+                await ApiKeyService(session, tenant_id, ScopeRegistry()).revoke(key_id)
+        finally:
+            await database.dispose()
+
+    _guarded(lambda: _run_with_db(_settings(data_dir), work))
+    click.echo(f"revoked {key_id}")
+
+
+async def _resolve_tenant(session: Any, ref: str) -> uuid.UUID:
+    from lumen.core.http.errors import NotFound
+    from lumen.tenants.repository import TenantRepository
+
+    repo = TenantRepository(session)
+    try:
+        tenant = await repo.get(uuid.UUID(ref))
+    except ValueError:
+        tenant = await repo.get_by_slug(ref)
+    if tenant is None:
+        raise NotFound(f"no tenant {ref!r}")
+    return tenant.id
+
+
+def _guarded(action: Callable[[], T]) -> T:
+    """Show domain errors (not found, conflict, validation) as a one-line message and exit 1."""
+    from litestar.exceptions import HTTPException
+
+    try:
+        return action()
+    except HTTPException as exc:
+        click.echo(f"error: {exc.detail}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

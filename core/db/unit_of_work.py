@@ -1,0 +1,144 @@
+"""The request boundary commits (ARCHITECTURE §2, §7): services never commit.
+
+`UnitOfWorkMiddleware` gives each request one lazily-opened session. When the handler has produced its
+response, the middleware commits if the status is below 400 and rolls back otherwise, and only then sends
+the response: a client never sees a 2xx for work that was not durably committed. If the commit itself
+fails, the client gets a problem response instead of the success it would otherwise have seen.
+
+Work that must land in the same transaction as the response (the stored response of an idempotent
+request, later the audit record) registers a `before_commit` callback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lumen.core.db.session import Database, scope_of
+from lumen.core.tenancy.context import Scope as TenantScope
+
+__all__ = ["UnitOfWork", "UnitOfWorkMiddleware", "unit_of_work"]
+
+log = structlog.get_logger()
+
+_STATE_KEY = "lumen.unit_of_work"
+
+BeforeCommit = Callable[[AsyncSession, int, list[Message]], Awaitable[None]]
+
+
+class UnitOfWork:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._session: AsyncSession | None = None
+        self._before_commit: list[BeforeCommit] = []
+
+    def session(self, scope: TenantScope) -> AsyncSession:
+        """The request's session, opened on first use; one request never mixes two scopes."""
+        if self._session is None:
+            self._session = self._db.session(scope)
+        elif scope_of(self._session) != scope:
+            raise RuntimeError("a unit of work cannot switch tenant scope")
+        return self._session
+
+    @property
+    def active(self) -> bool:
+        return self._session is not None
+
+    def before_commit(self, callback: BeforeCommit) -> None:
+        self._before_commit.append(callback)
+
+    async def complete(self, status: int, messages: list[Message]) -> None:
+        """Commit (status < 400) or roll back; raises if the commit fails."""
+        if self._session is None:
+            return
+        session = self._session
+        try:
+            if status < 400:
+                for callback in self._before_commit:
+                    await callback(session, status, messages)
+                await session.commit()
+            else:
+                await session.rollback()
+        finally:
+            await session.close()
+            self._session = None
+
+    async def abort(self) -> None:
+        if self._session is not None:
+            try:
+                await self._session.rollback()
+            finally:
+                await self._session.close()
+                self._session = None
+
+
+def unit_of_work(scope: Scope) -> UnitOfWork:
+    uow: UnitOfWork = scope["state"][_STATE_KEY]
+    return uow
+
+
+def _problem(status: int, slug: str, detail: str) -> list[Message]:
+    import msgspec
+
+    from lumen.core.http.errors import PROBLEM_TYPES, type_uri
+
+    body = msgspec.json.encode(
+        {"type": type_uri(slug), "title": PROBLEM_TYPES[slug][1], "status": status, "detail": detail}
+    )
+    return [
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        },
+        {"type": "http.response.body", "body": body, "more_body": False},
+    ]
+
+
+class UnitOfWorkMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+    # Streaming routes (answers streamed as they are generated) manage their own transaction.
+    exclude_opt_key = "no_unit_of_work"
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        db: Database = scope["litestar_app"].state.db
+        uow = UnitOfWork(db)
+        scope.setdefault("state", {})[_STATE_KEY] = uow
+        messages: list[Message] = []
+        status = 500
+
+        async def hold(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            messages.append(message)
+
+        try:
+            await next_app(scope, receive, hold)
+        except BaseException:
+            await uow.abort()
+            raise
+        try:
+            await uow.complete(status, messages)
+        except IntegrityError as exc:
+            log.warning("db.commit_conflict", constraint=_constraint(exc))
+            messages = _problem(409, "conflict", "The change conflicts with data committed meanwhile; retry.")
+        except (DBAPIError, OSError) as exc:
+            log.error("db.commit_failed", error_type=type(exc).__name__)
+            messages = _problem(503, "service-unavailable", "The change could not be committed; retry.")
+        for message in messages:
+            await send(message)
+
+
+def _constraint(exc: IntegrityError) -> Any:
+    return getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)

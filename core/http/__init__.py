@@ -1,0 +1,1 @@
+"""HTTP edge: problem+json errors, request context, unit of work, idempotency, health."""

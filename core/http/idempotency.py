@@ -1,0 +1,181 @@
+"""Idempotency-Key on creating POSTs, with Stripe's semantics, stored in PostgreSQL per tenant.
+
+- First request with a key: runs, and its response is stored in the same transaction as the change it
+  made (a `before_commit` of the unit of work), so "created" and "remembered" can never disagree.
+- Same key, same request: the stored response is returned again (`Idempotent-Replayed: true`).
+- Same key, different request (method, path, query or body): 422 `idempotency-key-reused`.
+- A concurrent duplicate waits on the first one's row lock, then replays its result.
+- Responses >= 400 roll back, so nothing is stored and a retry runs afresh.
+- Keys are kept for `server.idempotency_ttl_seconds` (24 h); after that a key may be reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy import Index, LargeBinary, SmallInteger, String, delete, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lumen.core.auth.principal import Principal
+from lumen.core.db.base import TenantModel, utcnow
+from lumen.core.db.unit_of_work import unit_of_work
+from lumen.core.http.errors import LumenProblem
+
+__all__ = ["IdempotencyMiddleware", "IdempotencyRecord"]
+
+MAX_KEY_LENGTH = 255
+_SKIPPED_HEADERS = {b"content-length", b"x-request-id", b"date", b"server"}
+
+
+class IdempotencyRecord(TenantModel):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        Index("uq_idempotency_keys_tenant_id_key", "tenant_id", "key", unique=True),
+        Index("ix_idempotency_keys_created_at", "created_at"),
+    )
+
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[int | None] = mapped_column(SmallInteger, default=None)
+    response_headers: Mapped[list[list[str]] | None] = mapped_column(JSONB, default=None)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes:
+    handler = scope.get("route_handler")
+    limit = (handler.resolve_request_max_body_size() if handler else None) or math.inf
+    announced = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+    if announced is not None and announced.isdigit() and int(announced) > limit:
+        raise RequestEntityTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestEntityTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay_receive(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # disconnect notifications still come through
+
+    return replay
+
+
+class IdempotencyMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, ttl_seconds: int) -> None:
+        self.ttl = timedelta(seconds=ttl_seconds)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        header = next((v for k, v in scope["headers"] if k == b"idempotency-key"), None)
+        principal = scope.get("user")
+        if (
+            header is None
+            or scope["method"] != "POST"
+            or not isinstance(principal, Principal)
+            or principal.tenant_id is None  # operator routes are not tenant-scoped; the header is ignored
+        ):
+            await next_app(scope, receive, send)
+            return
+        key = header.decode("latin-1").strip()
+        if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+            raise LumenProblem(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters.",
+                               slug="validation-error")
+        body = await _read_body(scope, receive)
+        digest = hashlib.sha256(
+            b"\n".join([scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body])
+        ).digest()
+        session = unit_of_work(scope).session(principal.scope)
+        record_id = await self._claim(session, principal.tenant_id, key, digest, scope)
+        if record_id is None:
+            await self._replay(session, principal.tenant_id, key, digest, send)
+            return
+
+        async def remember(session: AsyncSession, status: int, messages: list[Message]) -> None:
+            start = next(m for m in messages if m["type"] == "http.response.start")
+            headers = [[k.decode("latin-1"), v.decode("latin-1")] for k, v in start.get("headers", [])
+                       if k.lower() not in _SKIPPED_HEADERS]
+            payload = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+            record = await session.get(IdempotencyRecord, record_id)
+            if record is not None:
+                record.status, record.response_headers, record.response_body = status, headers, payload
+
+        unit_of_work(scope).before_commit(remember)
+        await next_app(scope, _replay_receive(body, receive), send)
+
+    async def _claim(
+        self, session: AsyncSession, tenant_id: uuid.UUID, key: str, digest: bytes, scope: Scope
+    ) -> uuid.UUID | None:
+        values: dict[str, Any] = {
+            "id": uuid.uuid4(), "tenant_id": tenant_id, "key": key, "request_hash": digest,
+            "method": scope["method"], "path": scope["path"][:2048],
+        }
+        # Drop an expired record for this key first, so the key can be used afresh.
+        await session.execute(
+            delete(IdempotencyRecord).where(
+                IdempotencyRecord.tenant_id == tenant_id,
+                IdempotencyRecord.key == key,
+                IdempotencyRecord.created_at < utcnow() - self.ttl,
+            )
+        )
+        statement = (
+            insert(IdempotencyRecord)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
+            .returning(IdempotencyRecord.id)
+        )
+        claimed: uuid.UUID | None = (await session.execute(statement)).scalar_one_or_none()
+        return claimed
+
+    async def _replay(
+        self, session: AsyncSession, tenant_id: uuid.UUID, key: str, digest: bytes, send: Send
+    ) -> None:
+        record = (
+            await session.execute(
+                select(IdempotencyRecord).where(
+                    IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key
+                )
+            )
+        ).scalar_one_or_none()
+        if record is None or record.status is None:
+            raise LumenProblem("A request with this Idempotency-Key is still in progress; retry shortly.",
+                               slug="idempotency-key-in-use")
+        if record.request_hash != digest:
+            raise LumenProblem(
+                "This Idempotency-Key was already used with a different request (method, path or body).",
+                slug="idempotency-key-reused",
+            )
+        body = record.response_body or b""
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (record.response_headers or [])]
+        headers += [(b"content-length", str(len(body)).encode()), (b"idempotent-replayed", b"true")]
+        await send({"type": "http.response.start", "status": record.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+

@@ -1,0 +1,162 @@
+"""All of Lumen's settings: one msgspec Struct tree read from ``LUMEN_*`` environment variables.
+
+Nested fields use a double underscore: ``LUMEN_SERVER__PORT=8080`` sets ``settings.server.port``. The few
+settings everyone touches also have short names (``LUMEN_DATABASE_URL``, ``LUMEN_REDIS_URL``,
+``LUMEN_DATA_DIR``, ``LUMEN_PLATFORM_KEY``...). With nothing set, Lumen runs on its embedded defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import platformdirs
+
+__all__ = [
+    "DatabaseSettings",
+    "LogSettings",
+    "RedisSettings",
+    "ServerSettings",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "unknown_variables",
+]
+
+
+class SettingsError(ValueError):
+    """A LUMEN_* variable could not be read; the message names the variable."""
+
+
+class DatabaseSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # The application role's URL (owns nothing, no BYPASSRLS). None: start the embedded server.
+    url: str | None = None
+    # The owner's URL, used only to run migrations and provision roles. Defaults to `url`.
+    owner_url: str | None = None
+    pool_size: int = 10
+    max_overflow: int = 10
+    # Name of the application role that the owner provisions for the embedded server.
+    app_role: str = "lumen_app"
+    echo: bool = False
+
+
+class RedisSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    url: str | None = None  # None: start the embedded redis-server
+
+
+class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    # JSON bodies above this are refused with 413; upload routes set their own larger limit.
+    max_body_bytes: int = 1_048_576
+    # Stripe keeps idempotency keys for 24 hours; so do we.
+    idempotency_ttl_seconds: int = 86_400
+
+
+class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # auto: readable colours on a terminal, JSON otherwise (containers, files, CI).
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: str = ""
+    # Taken as given when set; otherwise generated on first start and written 0600 into the data dir.
+    platform_key: str | None = None
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+    # Later issues: production servers behind the shared interfaces. Unset means the embedded default.
+    inference_urls: list[str] = msgspec.field(default_factory=list)
+    weaviate_url: str | None = None
+    opa_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.data_dir:
+            self.data_dir = str(platformdirs.user_data_path("lumen"))
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser()
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database.url is None
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return self.redis.url is None
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with top-level fields replaced (the CLI's --data-dir, tests' URLs)."""
+        return msgspec.structs.replace(self, **changes)
+
+
+# Short names for the settings people set most; everything else uses the nested form.
+_ALIASES = {
+    "LUMEN_DATABASE_URL": "database__url",
+    "LUMEN_DATABASE_OWNER_URL": "database__owner_url",
+    "LUMEN_REDIS_URL": "redis__url",
+    "LUMEN_LOG_FORMAT": "log__format",
+    "LUMEN_LOG_LEVEL": "log__level",
+    "LUMEN_HOST": "server__host",
+    "LUMEN_PORT": "server__port",
+}
+_LIST_FIELDS = {"inference_urls"}
+_TOP_LEVEL = set(Settings.__struct_fields__)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """LUMEN_* variables that set nothing: shown as a warning at start, since most are typos."""
+    env = os.environ if environ is None else environ
+    return sorted(
+        name
+        for name in env
+        if name.startswith("LUMEN_")
+        and _ALIASES.get(name, name[len("LUMEN_") :].lower()).split("__")[0] not in _TOP_LEVEL
+    )
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings tree from ``LUMEN_*`` variables; unknown or ill-typed ones are an error."""
+    env = os.environ if environ is None else environ
+    tree: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith("LUMEN_"):
+            continue
+        path = _ALIASES.get(name, name[len("LUMEN_") :].lower())
+        if path.split("__")[0] not in _TOP_LEVEL:
+            continue  # not ours (LUMEN_BIN for scripts...); unknown_variables() reports them
+        value: Any = raw
+        if path in _LIST_FIELDS:
+            value = [part.strip() for part in raw.split(",") if part.strip()]
+        node = tree
+        *parents, leaf = path.split("__")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SettingsError(f"{name}: conflicts with another LUMEN_ variable")
+        node[leaf] = value
+    try:
+        # strict=False lets "8080" become an int and "true" a bool, as environment values must.
+        return msgspec.convert(tree, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_name_variable(str(exc))) from exc
+
+
+def _name_variable(message: str) -> str:
+    """Turn msgspec's `$.server.port` into the variable a user would set."""
+    if "`$." in message:
+        start = message.index("`$.") + 3
+        end = message.index("`", start)
+        var = "LUMEN_" + message[start:end].replace(".", "__").upper()
+        return f"{var}: {message}"
+    if "unknown field" in message:
+        return f"unknown LUMEN_ variable: {message}"
+    return message

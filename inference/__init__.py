@@ -1,0 +1,1 @@
+"""Model-backed services shared by plugins: inference pool, local engine, embeddings, retrieval."""

@@ -1,0 +1,28 @@
+"""Maps the top-level source folders onto the `lumen.*` namespace (ARCHITECTURE §1).
+
+pyproject.toml holds all metadata; this file exists only because setuptools cannot discover
+packages that live under a different name than their folder without being told each one.
+"""
+
+from pathlib import Path
+
+from setuptools import setup
+
+ROOTS = ("core", "plugins", "tenants", "inference", "training", "migrations")
+
+
+def discover() -> tuple[list[str], dict[str, str]]:
+    packages: list[str] = []
+    package_dir: dict[str, str] = {}
+    for root in ROOTS:
+        package_dir[f"lumen.{root}"] = root
+        for init in sorted(Path(root).rglob("__init__.py")):
+            parts = init.parent.parts
+            if any(p.startswith(".") or p == "__pycache__" for p in parts):
+                continue
+            packages.append("lumen." + ".".join(parts))
+    return packages, package_dir
+
+
+packages, package_dir = discover()
+setup(packages=packages, package_dir=package_dir)

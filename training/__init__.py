@@ -1,0 +1,1 @@
+"""Tenant adapter training: datasets, LoRA/QLoRA, evaluation gate, publishing."""
