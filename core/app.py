@@ -72,14 +72,20 @@ def create_app(settings: Settings) -> Litestar:
         render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
         components=Components(
             security_schemes={
-                "apiKey": SecurityScheme(type="http", scheme="bearer", bearer_format="lm_live_... / lm_test_...",
-                                         description="A tenant API key, or the platform operator's key.")
+                "apiKey": SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    bearer_format="lm_live_... / lm_test_...",
+                    description="A tenant API key, or the platform operator's key.",
+                )
             }
         ),
         security=[{"apiKey": []}],
-        tags=[Tag(name="tenants", description="Platform operator: tenants and their first keys."),
-              Tag(name="keys", description="A tenant's API keys."),
-              Tag(name="health", description="Probes and problem types; no key needed.")],
+        tags=[
+            Tag(name="tenants", description="Platform operator: tenants and their first keys."),
+            Tag(name="keys", description="A tenant's API keys."),
+            Tag(name="health", description="Probes and problem types; no key needed."),
+        ],
     )
 
     return Litestar(

@@ -104,8 +104,14 @@ def serve(host: str | None, port: int | None, workers: int | None, data_dir: str
             }
         )
         server = resolved.server
-        log.info("server.starting", host=server.host, port=server.port, workers=server.workers,
-                 embedded_database=settings.uses_embedded_database, embedded_redis=settings.uses_embedded_redis)
+        log.info(
+            "server.starting",
+            host=server.host,
+            port=server.port,
+            workers=server.workers,
+            embedded_database=settings.uses_embedded_database,
+            embedded_redis=settings.uses_embedded_redis,
+        )
         Granian(
             "lumen.core.app:app_from_env",
             factory=True,
@@ -218,8 +224,14 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--tenant", "tenant_ref", required=True, help="Tenant id or slug.")
 @click.option("--name", required=True, help="What the key is for, e.g. 'production backend'.")
-@click.option("--scope", "scopes", multiple=True, default=("admin",), show_default=True,
-              help="A scope to grant; repeat for several.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    default=("admin",),
+    show_default=True,
+    help="A scope to grant; repeat for several.",
+)
 @click.option("--mode", type=click.Choice(["live", "test"]), default="live", show_default=True)
 @data_dir_option
 def keys_create(tenant_ref: str, name: str, scopes: tuple[str, ...], mode: str, data_dir: str | None) -> None:

@@ -127,6 +127,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings tree from ``LUMEN_*`` variables; unknown or ill-typed ones are an error."""
     env = os.environ if environ is None else environ
     tree: dict[str, Any] = {}
+    origin: dict[str, str] = {}  # "server.port" -> the variable that set it, for error messages
     for name, raw in env.items():
         if not name.startswith("LUMEN_"):
             continue
@@ -143,20 +144,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             if not isinstance(node, dict):
                 raise SettingsError(f"{name}: conflicts with another LUMEN_ variable")
         node[leaf] = value
+        origin[path.replace("__", ".")] = name
     try:
         # strict=False lets "8080" become an int and "true" a bool, as environment values must.
         return msgspec.convert(tree, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        raise SettingsError(_name_variable(str(exc))) from exc
+        raise SettingsError(_name_variable(str(exc), origin)) from exc
 
 
-def _name_variable(message: str) -> str:
-    """Turn msgspec's `$.server.port` into the variable a user would set."""
-    if "`$." in message:
-        start = message.index("`$.") + 3
-        end = message.index("`", start)
-        var = "LUMEN_" + message[start:end].replace(".", "__").upper()
-        return f"{var}: {message}"
-    if "unknown field" in message:
-        return f"unknown LUMEN_ variable: {message}"
-    return message
+def _name_variable(message: str, origin: Mapping[str, str]) -> str:
+    """Turn msgspec's `... - at `$.server.port`` into the variable the user set."""
+    text, _, where = message.rpartition(" - at `$")
+    path = where.rstrip("`").lstrip(".")
+    if "unknown field `" in text:
+        field = text.split("unknown field `", 1)[1].split("`", 1)[0]
+        path = f"{path}.{field}" if path else field
+        return f"{origin.get(path, 'LUMEN_' + path.replace('.', '__').upper())}: no such setting"
+    variable = origin.get(path, "LUMEN_" + path.replace(".", "__").upper())
+    return f"{variable}: {text or message}"

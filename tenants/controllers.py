@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +15,7 @@ from lumen.core.auth.guards import platform_only, requires_scope
 from lumen.core.auth.principal import Principal
 from lumen.core.auth.scopes import ADMIN
 from lumen.core.db.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from lumen.core.http.dependencies import Caller, DbSession
 from lumen.tenants.models import ApiKey, Tenant
 from lumen.tenants.schemas import (
     KeyCreate,
@@ -31,21 +32,37 @@ from lumen.tenants.service import ApiKeyService, IssuedKey, TenantService, key_s
 
 __all__ = ["KeyController", "TenantController"]
 
-Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="Page size.")]
-Cursor = Annotated[str | None, Parameter(max_length=200, description="`next_cursor` of the previous page.")]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Page size.")]
+Cursor = Annotated[
+    str | None, QueryParameter(max_length=200, description="`next_cursor` of the previous page.")
+]
 
 
 def tenant_out(t: Tenant) -> TenantOut:
-    return TenantOut(id=t.id, slug=t.slug, name=t.name, status=t.status.value, created_at=t.created_at,
-                     updated_at=t.updated_at)
+    return TenantOut(
+        id=t.id,
+        slug=t.slug,
+        name=t.name,
+        status=t.status.value,
+        created_at=t.created_at,
+        updated_at=t.updated_at,
+    )
 
 
 def key_out(k: ApiKey) -> KeyOut:
     return KeyOut(
-        id=k.id, tenant_id=k.tenant_id, name=k.name, prefix=k.prefix, mode=k.mode.value, scopes=list(k.scopes),
+        id=k.id,
+        tenant_id=k.tenant_id,
+        name=k.name,
+        prefix=k.prefix,
+        mode=k.mode.value,
+        scopes=list(k.scopes),
         status=key_status(k),  # type: ignore[arg-type]
-        created_at=k.created_at, expires_at=k.expires_at, last_used_at=k.last_used_at,
-        revoked_at=k.revoked_at, rotated_from_id=k.rotated_from_id,
+        created_at=k.created_at,
+        expires_at=k.expires_at,
+        last_used_at=k.last_used_at,
+        revoked_at=k.revoked_at,
+        rotated_from_id=k.rotated_from_id,
     )
 
 
@@ -59,22 +76,24 @@ class TenantController(Controller):
     guards = [platform_only]
 
     @post("/", operation_id="createTenant", summary="Create a tenant", status_code=HTTP_201_CREATED)
-    async def create(self, data: TenantCreate, session: AsyncSession) -> TenantOut:
+    async def create(self, data: JSONBody[TenantCreate], session: DbSession) -> TenantOut:
         return tenant_out(await TenantService(session).create(slug=data.slug, name=data.name))
 
     @get("/", operation_id="listTenants", summary="List tenants")
     async def list_tenants(
-        self, session: AsyncSession, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+        self, session: DbSession, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> TenantPage:
         rows, next_cursor = await TenantService(session).list(cursor=cursor, limit=limit)
         return TenantPage(items=[tenant_out(t) for t in rows], next_cursor=next_cursor)
 
     @get("/{tenant_id:uuid}", operation_id="getTenant", summary="Get a tenant")
-    async def get_tenant(self, tenant_id: uuid.UUID, session: AsyncSession) -> TenantOut:
+    async def get_tenant(self, tenant_id: FromPath[uuid.UUID], session: DbSession) -> TenantOut:
         return tenant_out(await TenantService(session).get(tenant_id))
 
     @patch("/{tenant_id:uuid}", operation_id="updateTenant", summary="Rename, suspend or reactivate a tenant")
-    async def update(self, tenant_id: uuid.UUID, data: TenantUpdate, session: AsyncSession) -> TenantOut:
+    async def update(
+        self, tenant_id: FromPath[uuid.UUID], data: JSONBody[TenantUpdate], session: DbSession
+    ) -> TenantOut:
         tenant = await TenantService(session).update(
             tenant_id,
             name=None if data.name is msgspec.UNSET else data.name,
@@ -82,20 +101,33 @@ class TenantController(Controller):
         )
         return tenant_out(tenant)
 
-    @delete("/{tenant_id:uuid}", operation_id="deleteTenant", summary="Delete a tenant and all its data",
-            status_code=HTTP_204_NO_CONTENT)
-    async def delete_tenant(self, tenant_id: uuid.UUID, session: AsyncSession) -> None:
+    @delete(
+        "/{tenant_id:uuid}",
+        operation_id="deleteTenant",
+        summary="Delete a tenant and all its data",
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def delete_tenant(self, tenant_id: FromPath[uuid.UUID], session: DbSession) -> None:
         await TenantService(session).delete(tenant_id)
 
-    @post("/{tenant_id:uuid}/keys", operation_id="createTenantKey", summary="Issue an API key for a tenant",
-          status_code=HTTP_201_CREATED)
+    @post(
+        "/{tenant_id:uuid}/keys",
+        operation_id="createTenantKey",
+        summary="Issue an API key for a tenant",
+        status_code=HTTP_201_CREATED,
+    )
     async def create_key(
-        self, request: Request[Any, Any, Any], tenant_id: uuid.UUID, data: KeyCreate, session: AsyncSession
+        self,
+        request: Request[Any, Any, Any],
+        tenant_id: FromPath[uuid.UUID],
+        data: JSONBody[KeyCreate],
+        session: DbSession,
     ) -> KeyCreated:
         await TenantService(session).get(tenant_id)  # 404 before anything else
         service = ApiKeyService(session, tenant_id, request.app.state.scopes)
-        issued = await service.issue(name=data.name, scopes=data.scopes, mode=data.mode,
-                                     expires_at=data.expires_at)
+        issued = await service.issue(
+            name=data.name, scopes=data.scopes, mode=data.mode, expires_at=data.expires_at
+        )
         return key_created(issued)
 
 
@@ -104,54 +136,100 @@ class KeyController(Controller):
     tags = ["keys"]
 
     @staticmethod
-    def _service(request: Request[Any, Any, Any], session: AsyncSession, principal: Principal) -> ApiKeyService:
+    def _service(
+        request: Request[Any, Any, Any], session: AsyncSession, principal: Principal
+    ) -> ApiKeyService:
         assert principal.tenant_id is not None  # guaranteed by requires_scope
         return ApiKeyService(session, principal.tenant_id, request.app.state.scopes)
 
-    @post("/", operation_id="createKey", summary="Issue an API key", status_code=HTTP_201_CREATED,
-          guards=[requires_scope(ADMIN)])
+    @post(
+        "/",
+        operation_id="createKey",
+        summary="Issue an API key",
+        status_code=HTTP_201_CREATED,
+        guards=[requires_scope(ADMIN)],
+    )
     async def create(
-        self, request: Request[Any, Any, Any], data: KeyCreate, session: AsyncSession, principal: Principal
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[KeyCreate],
+        session: DbSession,
+        principal: Caller,
     ) -> KeyCreated:
         issued = await self._service(request, session, principal).issue(
-            name=data.name, scopes=data.scopes, mode=data.mode, expires_at=data.expires_at,
+            name=data.name,
+            scopes=data.scopes,
+            mode=data.mode,
+            expires_at=data.expires_at,
             created_by=principal.key_id,
         )
         return key_created(issued)
 
-    @get("/", operation_id="listKeys", summary="List API keys (never their secrets)",
-         guards=[requires_scope("keys:read")])
+    @get(
+        "/",
+        operation_id="listKeys",
+        summary="List API keys (never their secrets)",
+        guards=[requires_scope("keys:read")],
+    )
     async def list_keys(
-        self, request: Request[Any, Any, Any], session: AsyncSession, principal: Principal,
-        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+        self,
+        request: Request[Any, Any, Any],
+        session: DbSession,
+        principal: Caller,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> KeyPage:
         rows, next_cursor = await self._service(request, session, principal).list(cursor=cursor, limit=limit)
         return KeyPage(items=[key_out(k) for k in rows], next_cursor=next_cursor)
 
-    @get("/{key_id:uuid}", operation_id="getKey", summary="Get an API key", guards=[requires_scope("keys:read")])
+    @get(
+        "/{key_id:uuid}",
+        operation_id="getKey",
+        summary="Get an API key",
+        guards=[requires_scope("keys:read")],
+    )
     async def get_key(
-        self, request: Request[Any, Any, Any], key_id: uuid.UUID, session: AsyncSession, principal: Principal
+        self,
+        request: Request[Any, Any, Any],
+        key_id: FromPath[uuid.UUID],
+        session: DbSession,
+        principal: Caller,
     ) -> KeyOut:
         return key_out(await self._service(request, session, principal).get(key_id))
 
-    @delete("/{key_id:uuid}", operation_id="revokeKey", summary="Revoke an API key",
-            status_code=HTTP_204_NO_CONTENT, guards=[requires_scope(ADMIN)])
+    @delete(
+        "/{key_id:uuid}",
+        operation_id="revokeKey",
+        summary="Revoke an API key",
+        status_code=HTTP_204_NO_CONTENT,
+        guards=[requires_scope(ADMIN)],
+    )
     async def revoke(
-        self, request: Request[Any, Any, Any], key_id: uuid.UUID, session: AsyncSession, principal: Principal
+        self,
+        request: Request[Any, Any, Any],
+        key_id: FromPath[uuid.UUID],
+        session: DbSession,
+        principal: Caller,
     ) -> None:
         await self._service(request, session, principal).revoke(key_id)
 
-    @post("/{key_id:uuid}/rotate", operation_id="rotateKey", status_code=HTTP_201_CREATED,
-          summary="Replace an API key; the old one keeps working for the overlap window",
-          guards=[requires_scope(ADMIN)])
+    @post(
+        "/{key_id:uuid}/rotate",
+        operation_id="rotateKey",
+        status_code=HTTP_201_CREATED,
+        summary="Replace an API key; the old one keeps working for the overlap window",
+        guards=[requires_scope(ADMIN)],
+    )
     async def rotate(
-        self, request: Request[Any, Any, Any], key_id: uuid.UUID, session: AsyncSession, principal: Principal,
-        data: KeyRotate | None = None,
+        self,
+        request: Request[Any, Any, Any],
+        key_id: FromPath[uuid.UUID],
+        session: DbSession,
+        principal: Caller,
+        data: JSONBody[KeyRotate | None] = None,
     ) -> KeyCreated:
         overlap = (data or KeyRotate()).overlap_seconds
         issued = await self._service(request, session, principal).rotate(
             key_id, overlap_seconds=overlap, created_by=principal.key_id
         )
         return key_created(issued)
-
-

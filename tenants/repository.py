@@ -1,4 +1,7 @@
-"""All SQL for tenants and API keys. Tenant-owned queries filter by tenant explicitly; RLS is the second wall."""
+"""All SQL for tenants and API keys.
+
+Tenant-owned queries filter by tenant explicitly; row-level security is the second wall.
+"""
 
 from __future__ import annotations
 
@@ -71,7 +74,9 @@ class ApiKeyRepository:
     async def find_for_authentication(self, prefix: str) -> tuple[ApiKey, TenantStatus] | None:
         """Platform scope only: the one key with this prefix, and its tenant's status."""
         statement = (
-            select(ApiKey, Tenant.status).join(Tenant, Tenant.id == ApiKey.tenant_id).where(ApiKey.prefix == prefix)
+            select(ApiKey, Tenant.status)
+            .join(Tenant, Tenant.id == ApiKey.tenant_id)
+            .where(ApiKey.prefix == prefix)
         )
         row = (await self.session.execute(statement)).one_or_none()
         return None if row is None else (row[0], row[1])

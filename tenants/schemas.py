@@ -23,9 +23,13 @@ __all__ = [
 
 Slug = Annotated[
     str,
-    Meta(min_length=2, max_length=63, pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$",
-         description="Lower-case letters, digits and inner hyphens; used in URLs of the tenant's app.",
-         examples=["acme-pharma"]),
+    Meta(
+        min_length=2,
+        max_length=63,
+        pattern=r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$",
+        description="Lower-case letters, digits and inner hyphens; used in URLs of the tenant's app.",
+        examples=["acme-pharma"],
+    ),
 ]
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S", examples=["Acme Pharma Ltd"])]
 ScopeName = Annotated[str, Meta(min_length=1, max_length=64, examples=["admin"])]

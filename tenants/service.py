@@ -98,15 +98,20 @@ class ApiKeyService:
     ) -> IssuedKey:
         unknown = sorted(s for s in set(scopes) if s not in self.scope_registry)
         if unknown:
-            raise UnprocessableEntity(f"scopes: unknown scope(s) {', '.join(unknown)}",
-                                      slug="validation-error", status_code=422)
+            raise UnprocessableEntity(
+                f"scopes: unknown scope(s) {', '.join(unknown)}", slug="validation-error", status_code=422
+            )
         if expires_at is not None:
             if expires_at.tzinfo is None:
-                raise UnprocessableEntity("expires_at: must include a timezone (e.g. 2027-01-01T00:00:00Z)",
-                                          slug="validation-error", status_code=422)
+                raise UnprocessableEntity(
+                    "expires_at: must include a timezone (e.g. 2027-01-01T00:00:00Z)",
+                    slug="validation-error",
+                    status_code=422,
+                )
             if expires_at <= utcnow():
-                raise UnprocessableEntity("expires_at: must be in the future", slug="validation-error",
-                                          status_code=422)
+                raise UnprocessableEntity(
+                    "expires_at: must be in the future", slug="validation-error", status_code=422
+                )
         generated = generate_key(mode)
         while await self.keys.prefix_exists(generated.prefix):  # ~1 in 2e14; cheap to rule out
             generated = generate_key(mode)
@@ -142,14 +147,20 @@ class ApiKeyService:
             log.info("keys.key_revoked", key_id=str(key.id))
         return key
 
-    async def rotate(self, key_id: uuid.UUID, *, overlap_seconds: int, created_by: uuid.UUID | None) -> IssuedKey:
+    async def rotate(
+        self, key_id: uuid.UUID, *, overlap_seconds: int, created_by: uuid.UUID | None
+    ) -> IssuedKey:
         """A new key with the same name, mode and scopes; the old one keeps working for the overlap."""
         old = await self.get(key_id)
         if key_status(old) != "active":
             raise Conflict(f"API key is {key_status(old)} and cannot be rotated")
         new = await self.issue(
-            name=old.name, scopes=old.scopes, mode=old.mode, expires_at=old.expires_at,
-            created_by=created_by, rotated_from=old.id,
+            name=old.name,
+            scopes=old.scopes,
+            mode=old.mode,
+            expires_at=old.expires_at,
+            created_by=created_by,
+            rotated_from=old.id,
         )
         cutoff = utcnow() + timedelta(seconds=overlap_seconds)
         if overlap_seconds == 0:

@@ -33,8 +33,9 @@ def requires_scope(scope: str) -> Guard:
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = _principal(connection)
         if principal.is_platform:
-            raise LumenProblem("This route acts within a tenant: use one of its API keys.",
-                               slug="tenant-key-required")
+            raise LumenProblem(
+                "This route acts within a tenant: use one of its API keys.", slug="tenant-key-required"
+            )
         if not principal.has_scope(scope):
             raise Forbidden(f"This API key lacks the `{scope}` scope.", extra={"required_scope": scope})
 

@@ -16,7 +16,15 @@ import secrets
 import zlib
 from dataclasses import dataclass
 
-__all__ = ["GeneratedKey", "InvalidKeyFormat", "ParsedKey", "generate_key", "hash_key", "keys_match", "parse_key"]
+__all__ = [
+    "GeneratedKey",
+    "InvalidKeyFormat",
+    "ParsedKey",
+    "generate_key",
+    "hash_key",
+    "keys_match",
+    "parse_key",
+]
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _RANDOM_LEN = 30  # ~178 bits
@@ -71,8 +79,9 @@ def generate_key(mode: str = "live") -> GeneratedKey:
     random_part = "".join(secrets.choice(_ALPHABET) for _ in range(_RANDOM_LEN))
     head = f"lm_{mode}_{random_part}"
     key = head + _checksum(head)
-    return GeneratedKey(key=key, mode=mode, prefix=head[: len(f"lm_{mode}_") + _PREFIX_RANDOM_LEN],
-                        secret_hash=hash_key(key))
+    return GeneratedKey(
+        key=key, mode=mode, prefix=head[: len(f"lm_{mode}_") + _PREFIX_RANDOM_LEN], secret_hash=hash_key(key)
+    )
 
 
 def parse_key(key: str) -> ParsedKey:
@@ -84,4 +93,6 @@ def parse_key(key: str) -> ParsedKey:
     head = f"lm_{mode}_{body[:_RANDOM_LEN]}"
     if not hmac.compare_digest(_checksum(head), body[_RANDOM_LEN:]):
         raise InvalidKeyFormat("API key checksum does not match")
-    return ParsedKey(mode=mode, prefix=head[: len(f"lm_{mode}_") + _PREFIX_RANDOM_LEN], secret_hash=hash_key(key))
+    return ParsedKey(
+        mode=mode, prefix=head[: len(f"lm_{mode}_") + _PREFIX_RANDOM_LEN], secret_hash=hash_key(key)
+    )

@@ -10,7 +10,7 @@ from lumen.core.auth.service import KeyAuthenticator
 from lumen.core.http.errors import Unauthenticated
 from lumen.core.tenancy.context import current_tenant
 
-__all__ = ["ApiKeyAuthenticationMiddleware", "PUBLIC_PATHS"]
+__all__ = ["PUBLIC_PATHS", "ApiKeyAuthenticationMiddleware"]
 
 # Paths any caller may reach: probes, the API description and its docs, problem type descriptions.
 PUBLIC_PATHS = ["^/healthz$", "^/readyz$", "^/schema", "^/problems/"]

@@ -36,8 +36,8 @@ class KeyAuthenticator:
             parsed = parse_key(token)
         except InvalidKeyFormat as exc:
             raise Unauthenticated(str(exc)) from None
-        from lumen.tenants.repository import ApiKeyRepository
         from lumen.tenants.models import TenantStatus
+        from lumen.tenants.repository import ApiKeyRepository
 
         # Platform scope: the key's tenant is what we are trying to learn. One indexed lookup by prefix.
         async with self._db.transaction(PLATFORM) as session:

@@ -32,7 +32,9 @@ async def bootstrap_embedded(superuser: AsyncConnection, *, owner: str, app: str
         if not exists:
             # Local unix socket with trust auth only; production roles get passwords from the DBA.
             await superuser.execute(
-                text(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION")
+                text(
+                    f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION"
+                )
             )
     if not await superuser.scalar(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}):
         await superuser.execute(text(f"CREATE DATABASE {database} OWNER {owner}"))

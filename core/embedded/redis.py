@@ -87,7 +87,9 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self._process.returncode}; see {self.dir}/redis.log")
+                raise RuntimeError(
+                    f"redis-server exited with {self._process.returncode}; see {self.dir}/redis.log"
+                )
             if self._alive():
                 log.info("embedded.redis_ready", socket=str(self.socket))
                 return self.url

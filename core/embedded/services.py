@@ -28,7 +28,11 @@ EMBEDDED_OWNER = "lumen_owner"
 
 
 def _as_role(url: str, role: str, database: str) -> str:
-    return make_url(url).set(username=role, password=None, database=database).render_as_string(hide_password=False)
+    return (
+        make_url(url)
+        .set(username=role, password=None, database=database)
+        .render_as_string(hide_password=False)
+    )
 
 
 async def _bootstrap(superuser_url: str, app_role: str) -> None:
@@ -39,8 +43,9 @@ async def _bootstrap(superuser_url: str, app_role: str) -> None:
     finally:
         await engine.dispose()
     # Extensions need the superuser; tables do not.
-    engine = create_async_engine(async_url(_as_role(superuser_url, "postgres", EMBEDDED_DATABASE)),
-                                 isolation_level="AUTOCOMMIT")
+    engine = create_async_engine(
+        async_url(_as_role(superuser_url, "postgres", EMBEDDED_DATABASE)), isolation_level="AUTOCOMMIT"
+    )
     try:
         async with engine.connect() as conn:
             await conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
@@ -97,4 +102,3 @@ class EmbeddedServices:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-

@@ -10,7 +10,11 @@ from typing import Any
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
+from litestar.plugins.problem_details import (
+    ProblemDetailsConfig,
+    ProblemDetailsException,
+    ProblemDetailsPlugin,
+)
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 __all__ = [
@@ -130,12 +134,14 @@ def _field_errors(extra: Any) -> list[dict[str, str]]:
 def _from_http_exception(exc: HTTPException) -> ProblemDetailsException:
     if isinstance(exc, ValidationException):
         errors = _field_errors(exc.extra)
-        named = "; ".join(f"{e['key']}: {e['message']}" if e.get("key") else e.get("message", "")
-                          for e in errors)
+        named = "; ".join(
+            f"{e['key']}: {e['message']}" if e.get("key") else e.get("message", "") for e in errors
+        )
         detail = named or str(exc.detail)
         slug = "validation-error" if errors else "bad-request"
-        return LumenProblem(detail, slug=slug, status_code=exc.status_code,
-                            extra={"errors": errors} if errors else None)
+        return LumenProblem(
+            detail, slug=slug, status_code=exc.status_code, extra={"errors": errors} if errors else None
+        )
     slug = _BY_STATUS.get(exc.status_code, "bad-request" if exc.status_code < 500 else "internal-error")
     detail = str(exc.detail) if exc.status_code < 500 else PROBLEM_TYPES[slug][1]
     return LumenProblem(detail, slug=slug, status_code=exc.status_code, headers=exc.headers)

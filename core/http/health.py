@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, get
+from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from lumen.core.http.errors import PROBLEM_TYPES, NotFound, type_uri
@@ -21,14 +22,25 @@ class Health(msgspec.Struct):
     checks: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-@get("/healthz", operation_id="healthz", summary="Liveness: the process answers", tags=["health"],
-     exclude_from_auth=True, sync_to_thread=False)
+@get(
+    "/healthz",
+    operation_id="healthz",
+    summary="Liveness: the process answers",
+    tags=["health"],
+    exclude_from_auth=True,
+    sync_to_thread=False,
+)
 def healthz() -> Health:
     return Health(status="ok")
 
 
-@get("/readyz", operation_id="readyz", summary="Readiness: PostgreSQL and Redis reachable", tags=["health"],
-     exclude_from_auth=True)
+@get(
+    "/readyz",
+    operation_id="readyz",
+    summary="Readiness: PostgreSQL and Redis reachable",
+    tags=["health"],
+    exclude_from_auth=True,
+)
 async def readyz(request: Request[Any, Any, Any]) -> Response[Health]:
     state = request.app.state
 
@@ -53,9 +65,15 @@ class ProblemType(msgspec.Struct):
     title: str
 
 
-@get("/problems/{slug:str}", operation_id="getProblemType", summary="Describe a problem type",
-     tags=["health"], exclude_from_auth=True, sync_to_thread=False)
-def problem_type(slug: str) -> ProblemType:
+@get(
+    "/problems/{slug:str}",
+    operation_id="getProblemType",
+    summary="Describe a problem type",
+    tags=["health"],
+    exclude_from_auth=True,
+    sync_to_thread=False,
+)
+def problem_type(slug: FromPath[str]) -> ProblemType:
     if slug not in PROBLEM_TYPES:
         raise NotFound(f"no problem type {slug!r}")
     status, title = PROBLEM_TYPES[slug]

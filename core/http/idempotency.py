@@ -107,11 +107,14 @@ class IdempotencyMiddleware(ASGIMiddleware):
             return
         key = header.decode("latin-1").strip()
         if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-            raise LumenProblem(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters.",
-                               slug="validation-error")
+            raise LumenProblem(
+                f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters.", slug="validation-error"
+            )
         body = await _read_body(scope, receive)
         digest = hashlib.sha256(
-            b"\n".join([scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body])
+            b"\n".join(
+                [scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body]
+            )
         ).digest()
         session = unit_of_work(scope).session(principal.scope)
         record_id = await self._claim(session, principal.tenant_id, key, digest, scope)
@@ -121,8 +124,11 @@ class IdempotencyMiddleware(ASGIMiddleware):
 
         async def remember(session: AsyncSession, status: int, messages: list[Message]) -> None:
             start = next(m for m in messages if m["type"] == "http.response.start")
-            headers = [[k.decode("latin-1"), v.decode("latin-1")] for k, v in start.get("headers", [])
-                       if k.lower() not in _SKIPPED_HEADERS]
+            headers = [
+                [k.decode("latin-1"), v.decode("latin-1")]
+                for k, v in start.get("headers", [])
+                if k.lower() not in _SKIPPED_HEADERS
+            ]
             payload = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
             record = await session.get(IdempotencyRecord, record_id)
             if record is not None:
@@ -135,8 +141,12 @@ class IdempotencyMiddleware(ASGIMiddleware):
         self, session: AsyncSession, tenant_id: uuid.UUID, key: str, digest: bytes, scope: Scope
     ) -> uuid.UUID | None:
         values: dict[str, Any] = {
-            "id": uuid.uuid4(), "tenant_id": tenant_id, "key": key, "request_hash": digest,
-            "method": scope["method"], "path": scope["path"][:2048],
+            "id": uuid.uuid4(),
+            "tenant_id": tenant_id,
+            "key": key,
+            "request_hash": digest,
+            "method": scope["method"],
+            "path": scope["path"][:2048],
         }
         # Drop an expired record for this key first, so the key can be used afresh.
         await session.execute(
@@ -166,8 +176,10 @@ class IdempotencyMiddleware(ASGIMiddleware):
             )
         ).scalar_one_or_none()
         if record is None or record.status is None:
-            raise LumenProblem("A request with this Idempotency-Key is still in progress; retry shortly.",
-                               slug="idempotency-key-in-use")
+            raise LumenProblem(
+                "A request with this Idempotency-Key is still in progress; retry shortly.",
+                slug="idempotency-key-in-use",
+            )
         if record.request_hash != digest:
             raise LumenProblem(
                 "This Idempotency-Key was already used with a different request (method, path or body).",
@@ -178,4 +190,3 @@ class IdempotencyMiddleware(ASGIMiddleware):
         headers += [(b"content-length", str(len(body)).encode()), (b"idempotent-replayed", b"true")]
         await send({"type": "http.response.start", "status": record.status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
-

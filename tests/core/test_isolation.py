@@ -1,0 +1,128 @@
+"""The isolation matrix, generated from the app's own route table: tenant B's key on tenant A's object is a
+404 on every route that takes an id, and no list shows B another tenant's rows. A new route is covered the
+moment it exists; a route whose id this file cannot make fails the test until a factory is added below."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+
+from lumen.core.auth.guards import platform_only
+from tests.conftest import TenantHandle, create_tenant
+
+# path parameter name -> makes an object owned by tenant A and returns its id
+Factory = Callable[[httpx.AsyncClient, TenantHandle], Awaitable[str]]
+
+
+async def _key_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    r = await client.post("/v1/keys", json={"name": "victim", "scopes": ["keys:read"]}, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def _tenant_of(_: httpx.AsyncClient, owner: TenantHandle) -> str:
+    return str(owner.id)
+
+
+FACTORIES: dict[str, Factory] = {"key_id": _key_of, "tenant_id": _tenant_of}
+# A body that passes validation, so the answer is about the object, not the input.
+BODIES: dict[tuple[str, str], object] = {}
+
+
+@dataclass(frozen=True)
+class RouteCase:
+    method: str
+    template: str  # e.g. /v1/keys/{key_id}
+    params: tuple[str, ...]
+    platform_only: bool
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.template}"
+
+
+def _cases(app: Litestar) -> list[RouteCase]:
+    cases = []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or not route.path.startswith("/v1/"):
+            continue
+        for handler in route.route_handlers:
+            for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"}):
+                template = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+                params = tuple(re.findall(r"\{(\w+)\}", template))
+                guards = [getattr(g, "func", g) for g in handler.resolve_guards()]  # unwrap AsyncCallable
+                cases.append(RouteCase(method, template, params, platform_only in guards))
+    return cases
+
+
+def _route_cases() -> list[RouteCase]:
+    from lumen.core.app import create_app
+    from lumen.core.settings import load_settings
+
+    # Building the app touches no server: the route table is all this needs.
+    offline = load_settings(
+        {"LUMEN_DATABASE_URL": "postgresql://nobody@/none", "LUMEN_REDIS_URL": "redis://x"}
+    )
+    return _cases(create_app(offline))
+
+
+ROUTES = _route_cases()
+ID_ROUTES = [c for c in ROUTES if c.params]
+LIST_ROUTES = [c for c in ROUTES if not c.params and c.method == "GET" and not c.platform_only]
+
+
+def test_matrix_covers_the_kernel_routes() -> None:
+    names = {str(c) for c in ID_ROUTES}
+    assert {
+        "GET /v1/keys/{key_id}",
+        "DELETE /v1/keys/{key_id}",
+        "POST /v1/keys/{key_id}/rotate",
+        "GET /v1/tenants/{tenant_id}",
+        "DELETE /v1/tenants/{tenant_id}",
+    } <= names
+
+
+@pytest.mark.parametrize("case", ID_ROUTES, ids=str)
+async def test_other_tenants_object_is_not_found(client: httpx.AsyncClient, case: RouteCase) -> None:
+    owner = await create_tenant(client)
+    intruder = await create_tenant(client)
+    missing = [p for p in case.params if p not in FACTORIES]
+    assert not missing, f"{case}: add a factory for {missing} to tests/core/test_isolation.py"
+    ids = {p: await FACTORIES[p](client, owner) for p in case.params}
+    body = BODIES.get((case.method, case.template), {} if case.method in ("POST", "PATCH", "PUT") else None)
+
+    async def call(values: dict[str, str]) -> httpx.Response:
+        return await client.request(
+            case.method, case.template.format(**values), headers=intruder.headers, json=body
+        )
+
+    response = await call(ids)
+    if case.platform_only:
+        # Function-level: a tenant key is refused whatever the id, so the answer reveals nothing.
+        assert response.status_code == 403, response.text
+        random_ids = {p: str(uuid.uuid4()) for p in case.params}
+        assert (await call(random_ids)).json()["type"] == response.json()["type"]
+    else:
+        assert response.status_code == 404, f"{case}: {response.status_code} {response.text}"
+        assert response.headers["content-type"].startswith("application/problem+json")
+    # ...and the owner's object is untouched.
+    check = await client.get("/v1/keys", headers=owner.headers)
+    assert check.status_code == 200
+
+
+@pytest.mark.parametrize("case", LIST_ROUTES, ids=str)
+async def test_lists_never_show_another_tenants_rows(client: httpx.AsyncClient, case: RouteCase) -> None:
+    owner = await create_tenant(client)
+    owned = await _key_of(client, owner)
+    viewer = await create_tenant(client)
+    response = await client.get(case.template, headers=viewer.headers)
+    assert response.status_code == 200, response.text
+    assert str(owner.id) not in response.text
+    assert owned not in response.text
+    assert str(owner.key_id) not in response.text
