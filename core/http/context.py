@@ -49,7 +49,7 @@ class RequestContextMiddleware(ASGIMiddleware):
             route = scope.get("path_template") or "-"
             log.info(
                 "http.request_handled",
-                method=scope["method"],
+                method=scope.get("method", "-"),
                 route=route,
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),

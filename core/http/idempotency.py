@@ -15,12 +15,12 @@ import hashlib
 import math
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from litestar.enums import ScopeType
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPReceiveMessage, HTTPScope, Message, Receive, Scope, Send
 from sqlalchemy import Index, LargeBinary, SmallInteger, String, delete, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,19 +53,20 @@ class IdempotencyRecord(TenantModel):
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
 
 
-async def _read_body(scope: Scope, receive: Receive) -> bytes:
+async def _read_body(scope: HTTPScope, receive: Receive) -> bytes:
     handler = scope.get("route_handler")
-    limit = (handler.resolve_request_max_body_size() if handler else None) or math.inf
+    resolve = getattr(handler, "resolve_request_max_body_size", None)
+    limit: float = (resolve() if resolve else None) or math.inf
     announced = next((v for k, v in scope["headers"] if k == b"content-length"), None)
     if announced is not None and announced.isdigit() and int(announced) > limit:
         raise RequestEntityTooLarge
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        message = cast("HTTPReceiveMessage", await receive())
         if message["type"] == "http.disconnect":
             break
-        chunk = message.get("body", b"")
+        chunk = message["body"]
         size += len(chunk)
         if size > limit:
             raise RequestEntityTooLarge
@@ -78,12 +79,12 @@ async def _read_body(scope: Scope, receive: Receive) -> bytes:
 def _replay_receive(body: bytes, receive: Receive) -> Receive:
     sent = False
 
-    async def replay() -> Message:
+    async def replay() -> HTTPReceiveMessage:
         nonlocal sent
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()  # disconnect notifications still come through
+        return cast("HTTPReceiveMessage", await receive())  # disconnect notifications still come through
 
     return replay
 
@@ -95,6 +96,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
         self.ttl = timedelta(seconds=ttl_seconds)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        scope = cast("HTTPScope", scope)  # `scopes` limits this middleware to HTTP
         header = next((v for k, v in scope["headers"] if k == b"idempotency-key"), None)
         principal = scope.get("user")
         if (
@@ -138,7 +140,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
         await next_app(scope, _replay_receive(body, receive), send)
 
     async def _claim(
-        self, session: AsyncSession, tenant_id: uuid.UUID, key: str, digest: bytes, scope: Scope
+        self, session: AsyncSession, tenant_id: uuid.UUID, key: str, digest: bytes, scope: HTTPScope
     ) -> uuid.UUID | None:
         values: dict[str, Any] = {
             "id": uuid.uuid4(),

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from lumen.core.settings import Settings
+
 pytestmark = pytest.mark.e2e
 
 LUMEN = [sys.executable, "-m", "lumen.core.cli"]
@@ -32,12 +34,12 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: str, env: dict[str, str]) -> None:
-        self.data_dir, self.env = data_dir, env
+    def __init__(self, fresh_dir: str, env: dict[str, str]) -> None:
+        self.fresh_dir, self.env = fresh_dir, env
         self.port = _free_port()
-        self.log = Path(data_dir) / f"serve-{self.port}.log"
+        self.log = Path(fresh_dir) / f"serve-{self.port}.log"
         self.proc = subprocess.Popen(
-            [*LUMEN, "serve", "--port", str(self.port), "--data-dir", data_dir],
+            [*LUMEN, "serve", "--port", str(self.port), "--data-dir", fresh_dir],
             env=env,
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
@@ -82,7 +84,7 @@ class Server:
 
 
 @pytest.fixture
-def data_dir() -> Iterator[str]:
+def fresh_dir() -> Iterator[str]:
     path = tempfile.mkdtemp(prefix="lumen-e2e-")
     yield path
     shutil.rmtree(path, ignore_errors=True)
@@ -98,28 +100,28 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*LUMEN, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_generated_platform_key_is_printed_once_and_saved_0600(data_dir: str) -> None:
+def test_generated_platform_key_is_printed_once_and_saved_0600(fresh_dir: str) -> None:
     env = _env()
-    server = Server(data_dir, env)
+    server = Server(fresh_dir, env)
     try:
-        key_file = Path(data_dir) / "platform.key"
+        key_file = Path(fresh_dir) / "platform.key"
         assert key_file.stat().st_mode & 0o777 == 0o600
         key = key_file.read_text().strip()
         assert server.request("GET", "/v1/tenants", key=key)[0] == 200
     finally:
         assert server.stop() == 0
     assert server.log.read_text().count(key) == 1  # printed once, never logged
-    again = Server(data_dir, env)
+    again = Server(fresh_dir, env)
     try:
         assert key not in again.log.read_text()  # not printed on later starts
     finally:
         again.stop()
 
 
-def test_data_survives_a_restart_and_cli_works_beside_serve(data_dir: str) -> None:
+def test_data_survives_a_restart_and_cli_works_beside_serve(fresh_dir: str) -> None:
     platform_key = "lm_platform_" + secrets.token_hex(16)
     env = _env(LUMEN_PLATFORM_KEY=platform_key)
-    server = Server(data_dir, env)
+    server = Server(fresh_dir, env)
     try:
         status, tenant = server.request(
             "POST", "/v1/tenants", {"slug": "persist", "name": "Persist"}, key=platform_key
@@ -131,18 +133,18 @@ def test_data_survives_a_restart_and_cli_works_beside_serve(data_dir: str) -> No
         )
         assert status == 201 and isinstance(issued, dict)
         # The CLI attaches to the running embedded servers on the same data dir.
-        made = _cli("tenants", "create", "from-cli", "From CLI", "--data-dir", data_dir, env=env)
+        made = _cli("tenants", "create", "from-cli", "From CLI", "--data-dir", fresh_dir, env=env)
         assert made.returncode == 0, made.stderr
-        listed = _cli("tenants", "list", "--data-dir", data_dir, env=env)
+        listed = _cli("tenants", "list", "--data-dir", fresh_dir, env=env)
         assert "persist" in listed.stdout and "from-cli" in listed.stdout
         cli_key = _cli(
-            "keys", "create", "--tenant", "from-cli", "--name", "ops", "--data-dir", data_dir, env=env
+            "keys", "create", "--tenant", "from-cli", "--name", "ops", "--data-dir", fresh_dir, env=env
         )
         assert cli_key.returncode == 0, cli_key.stderr
         secret = next(line.split()[1] for line in cli_key.stdout.splitlines() if line.startswith("key:"))
         assert server.request("GET", "/v1/keys", key=secret)[0] == 200
         key_id = next(line.split()[1] for line in cli_key.stdout.splitlines() if line.startswith("id:"))
-        revoked = _cli("keys", "revoke", key_id, "--tenant", "from-cli", "--data-dir", data_dir, env=env)
+        revoked = _cli("keys", "revoke", key_id, "--tenant", "from-cli", "--data-dir", fresh_dir, env=env)
         assert revoked.returncode == 0, revoked.stderr
         assert server.request("GET", "/v1/keys", key=secret)[0] == 401
         # The server is still healthy after the CLI processes exited.
@@ -150,8 +152,8 @@ def test_data_survives_a_restart_and_cli_works_beside_serve(data_dir: str) -> No
     finally:
         assert server.stop() == 0
     # Everything stopped cleanly: no postmaster or redis left running on this data dir.
-    assert not (Path(data_dir) / "postgres" / "postmaster.pid").exists()
-    restarted = Server(data_dir, env)
+    assert not (Path(fresh_dir) / "postgres" / "postmaster.pid").exists()
+    restarted = Server(fresh_dir, env)
     try:
         status, body = restarted.request("GET", f"/v1/tenants/{tenant['id']}", key=platform_key)
         assert status == 200 and isinstance(body, dict) and body["slug"] == "persist"
@@ -160,14 +162,14 @@ def test_data_survives_a_restart_and_cli_works_beside_serve(data_dir: str) -> No
         restarted.stop()
 
 
-def test_cli_reports_domain_errors_plainly(data_dir: str) -> None:
+def test_cli_reports_domain_errors_plainly(fresh_dir: str) -> None:
     env = _env()
-    first = _cli("tenants", "create", "dup", "Dup", "--data-dir", data_dir, env=env)
+    first = _cli("tenants", "create", "dup", "Dup", "--data-dir", fresh_dir, env=env)
     assert first.returncode == 0, first.stderr
-    again = _cli("tenants", "create", "dup", "Dup", "--data-dir", data_dir, env=env)
+    again = _cli("tenants", "create", "dup", "Dup", "--data-dir", fresh_dir, env=env)
     assert again.returncode == 1
     assert "already exists" in again.stderr and "Traceback" not in again.stderr
-    bad = _cli("tenants", "create", "Not A Slug", "x", "--data-dir", data_dir, env=env)
+    bad = _cli("tenants", "create", "Not A Slug", "x", "--data-dir", fresh_dir, env=env)
     assert bad.returncode == 2 and "slug" in bad.stderr
 
 
@@ -193,3 +195,15 @@ def test_bad_setting_names_the_variable() -> None:
     result = _cli("tenants", "list", env=_env(LUMEN_SERVER__PORT="eighty"))
     assert result.returncode == 2
     assert "LUMEN_SERVER__PORT" in result.stderr
+
+
+def test_db_upgrade_against_configured_urls_is_idempotent(settings: Settings) -> None:
+    """Production path: URLs given, nothing embedded started, migrations and grants re-applied cleanly."""
+    assert settings.database.url is not None
+    assert settings.database.owner_url is not None
+    env = _env(LUMEN_DATABASE_URL=settings.database.url, LUMEN_DATABASE_OWNER_URL=settings.database.owner_url,
+               LUMEN_REDIS_URL=settings.redis.url or "", LUMEN_DATA_DIR="/nonexistent/never-created")
+    result = _cli("db", "upgrade", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "latest revision" in result.stdout
+    assert not Path("/nonexistent/never-created").exists()
