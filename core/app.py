@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -13,17 +15,22 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
+from lumen.core.audit.controllers import AuditController, audit_public_key
+from lumen.core.audit.recorder import AuditMiddleware
+from lumen.core.audit.signing import load_or_create_signer
 from lumen.core.auth.middleware import PUBLIC_PATHS, ApiKeyAuthenticationMiddleware
 from lumen.core.auth.platform import PLATFORM_KEY_FILE
 from lumen.core.auth.scopes import ScopeRegistry
 from lumen.core.auth.service import KeyAuthenticator
 from lumen.core.db.session import Database
 from lumen.core.db.unit_of_work import UnitOfWorkMiddleware
-from lumen.core.http.context import RequestContextMiddleware
+from lumen.core.http.content_type import require_declared_content_type
+from lumen.core.http.context import RequestContextMiddleware, finish_response
 from lumen.core.http.dependencies import DEPENDENCIES
 from lumen.core.http.errors import EXCEPTION_HANDLERS, problem_details_plugin
 from lumen.core.http.health import healthz, problem_type, readyz
 from lumen.core.http.idempotency import IdempotencyMiddleware
+from lumen.core.keyfiles import read_or_create
 from lumen.core.logging import configure_logging
 from lumen.core.settings import Settings, load_settings
 from lumen.tenants.controllers import KeyController, TenantController
@@ -42,6 +49,19 @@ def _platform_key(settings: Settings) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
+def _instance_secret(settings: Settings) -> bytes:
+    encoded = (
+        settings.secret_key
+        or read_or_create(
+            settings.data_path / "secret.key", lambda: base64.b64encode(os.urandom(32)).decode()
+        )[0]
+    )
+    secret = base64.b64decode(encoded)
+    if len(secret) < 32:
+        raise ValueError("LUMEN_SECRET_KEY must be base64 of at least 32 random bytes")
+    return secret
+
+
 def create_app(settings: Settings) -> Litestar:
     """Build the API for already-resolved settings (database and Redis URLs set; `lumen serve` resolves the
     embedded ones before calling this)."""
@@ -50,17 +70,22 @@ def create_app(settings: Settings) -> Litestar:
     db = Database(settings.database)
     redis_client = aioredis.from_url(settings.redis.url)
     scopes = ScopeRegistry()
+    authenticator = KeyAuthenticator(
+        db, _platform_key(settings), cache_seconds=settings.server.auth_cache_seconds, redis=redis_client
+    )
     state = State(
         {
             "settings": settings,
             "db": db,
             "redis": redis_client,
             "scopes": scopes,
-            "authenticator": KeyAuthenticator(db, _platform_key(settings)),
+            "authenticator": authenticator,
+            "audit_signer": load_or_create_signer(settings.audit_signing_key, settings.data_path),
         }
     )
 
     async def close() -> None:
+        await authenticator.stop()
         await redis_client.aclose()
         await db.dispose()
 
@@ -89,19 +114,31 @@ def create_app(settings: Settings) -> Litestar:
     )
 
     return Litestar(
-        route_handlers=[healthz, readyz, problem_type, TenantController, KeyController],
+        route_handlers=[
+            healthz,
+            readyz,
+            problem_type,
+            audit_public_key,
+            TenantController,
+            KeyController,
+            AuditController,
+        ],
         state=state,
         dependencies=DEPENDENCIES,
         middleware=[
             RequestContextMiddleware(),
             UnitOfWorkMiddleware(),
             DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS),
-            IdempotencyMiddleware(settings.server.idempotency_ttl_seconds),
+            IdempotencyMiddleware(settings.server.idempotency_ttl_seconds, _instance_secret(settings)),
+            AuditMiddleware(),
         ],
         plugins=[problem_details_plugin()],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=openapi,
         request_max_body_size=settings.server.max_body_bytes,
+        before_request=require_declared_content_type,
+        before_send=[finish_response],
+        on_startup=[authenticator.start],
         on_shutdown=[close],
         debug=False,
     )

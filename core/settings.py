@@ -55,6 +55,9 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_body_bytes: int = 1_048_576
     # Stripe keeps idempotency keys for 24 hours; so do we.
     idempotency_ttl_seconds: int = 86_400
+    # How long a worker trusts a verified API key before looking it up again (0: every request).
+    # Revocation, rotation and suspension invalidate it at once in every worker through Redis.
+    auth_cache_seconds: float = 5.0
 
 
 class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -68,6 +71,11 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: str = ""
     # Taken as given when set; otherwise generated on first start and written 0600 into the data dir.
     platform_key: str | None = None
+    # Base64 of the 32-byte Ed25519 seed that signs audit exports; generated 0600 into the data dir if unset.
+    audit_signing_key: str | None = None
+    # Base64 of >= 32 random bytes: seals stored idempotent responses (which may carry a new key's secret).
+    # Generated 0600 into the data dir if unset; every replica must share one value in production.
+    secret_key: str | None = None
     database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
+from lumen.core.audit import models as _audit_models  # noqa: F401 - registers its tables
 from lumen.core.db.base import Base
 from lumen.core.http import idempotency as _idempotency  # noqa: F401 - registers its table
 from lumen.tenants import models as _tenant_models  # noqa: F401 - registers the tables on Base.metadata

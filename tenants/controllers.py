@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lumen.core.auth.guards import platform_only, requires_scope
 from lumen.core.auth.principal import Principal
 from lumen.core.auth.scopes import ADMIN
+from lumen.core.auth.service import forget_keys_after_commit
 from lumen.core.db.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from lumen.core.http.dependencies import Caller, DbSession
 from lumen.tenants.models import ApiKey, Tenant
@@ -75,44 +76,76 @@ class TenantController(Controller):
     tags = ["tenants"]
     guards = [platform_only]
 
-    @post("/", operation_id="createTenant", summary="Create a tenant", status_code=HTTP_201_CREATED)
+    @post(
+        "/",
+        operation_id="createTenant",
+        opt={"action": "tenants.create", "resource": "tenant"},
+        summary="Create a tenant",
+        status_code=HTTP_201_CREATED,
+    )
     async def create(self, data: JSONBody[TenantCreate], session: DbSession) -> TenantOut:
         return tenant_out(await TenantService(session).create(slug=data.slug, name=data.name))
 
-    @get("/", operation_id="listTenants", summary="List tenants")
+    @get(
+        "/",
+        operation_id="listTenants",
+        opt={"action": "tenants.list", "resource": "tenant"},
+        summary="List tenants",
+    )
     async def list_tenants(
         self, session: DbSession, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
     ) -> TenantPage:
         rows, next_cursor = await TenantService(session).list(cursor=cursor, limit=limit)
         return TenantPage(items=[tenant_out(t) for t in rows], next_cursor=next_cursor)
 
-    @get("/{tenant_id:uuid}", operation_id="getTenant", summary="Get a tenant")
+    @get(
+        "/{tenant_id:uuid}",
+        operation_id="getTenant",
+        opt={"action": "tenants.read", "resource": "tenant"},
+        summary="Get a tenant",
+    )
     async def get_tenant(self, tenant_id: FromPath[uuid.UUID], session: DbSession) -> TenantOut:
         return tenant_out(await TenantService(session).get(tenant_id))
 
-    @patch("/{tenant_id:uuid}", operation_id="updateTenant", summary="Rename, suspend or reactivate a tenant")
+    @patch(
+        "/{tenant_id:uuid}",
+        operation_id="updateTenant",
+        opt={"action": "tenants.update", "resource": "tenant"},
+        summary="Rename, suspend or reactivate a tenant",
+    )
     async def update(
-        self, tenant_id: FromPath[uuid.UUID], data: JSONBody[TenantUpdate], session: DbSession
+        self,
+        request: Request[Any, Any, Any],
+        tenant_id: FromPath[uuid.UUID],
+        data: JSONBody[TenantUpdate],
+        session: DbSession,
     ) -> TenantOut:
         tenant = await TenantService(session).update(
             tenant_id,
             name=None if data.name is msgspec.UNSET else data.name,
             status=None if data.status is msgspec.UNSET else data.status,
         )
+        if data.status is not msgspec.UNSET:
+            forget_keys_after_commit(request.scope, tenant_id=tenant_id)
         return tenant_out(tenant)
 
     @delete(
         "/{tenant_id:uuid}",
         operation_id="deleteTenant",
+        opt={"action": "tenants.delete", "resource": "tenant"},
         summary="Delete a tenant and all its data",
         status_code=HTTP_204_NO_CONTENT,
     )
-    async def delete_tenant(self, tenant_id: FromPath[uuid.UUID], session: DbSession) -> None:
+    async def delete_tenant(
+        self, request: Request[Any, Any, Any], tenant_id: FromPath[uuid.UUID], session: DbSession
+    ) -> None:
         await TenantService(session).delete(tenant_id)
+        forget_keys_after_commit(request.scope, tenant_id=tenant_id)
 
     @post(
         "/{tenant_id:uuid}/keys",
         operation_id="createTenantKey",
+        opt={"action": "tenants.keys.create", "resource": "api_key"},
         summary="Issue an API key for a tenant",
         status_code=HTTP_201_CREATED,
     )
@@ -145,6 +178,7 @@ class KeyController(Controller):
     @post(
         "/",
         operation_id="createKey",
+        opt={"action": "keys.create", "resource": "api_key"},
         summary="Issue an API key",
         status_code=HTTP_201_CREATED,
         guards=[requires_scope(ADMIN)],
@@ -168,6 +202,7 @@ class KeyController(Controller):
     @get(
         "/",
         operation_id="listKeys",
+        opt={"action": "keys.list", "resource": "api_key"},
         summary="List API keys (never their secrets)",
         guards=[requires_scope("keys:read")],
     )
@@ -185,6 +220,7 @@ class KeyController(Controller):
     @get(
         "/{key_id:uuid}",
         operation_id="getKey",
+        opt={"action": "keys.read", "resource": "api_key"},
         summary="Get an API key",
         guards=[requires_scope("keys:read")],
     )
@@ -200,6 +236,7 @@ class KeyController(Controller):
     @delete(
         "/{key_id:uuid}",
         operation_id="revokeKey",
+        opt={"action": "keys.revoke", "resource": "api_key"},
         summary="Revoke an API key",
         status_code=HTTP_204_NO_CONTENT,
         guards=[requires_scope(ADMIN)],
@@ -212,10 +249,12 @@ class KeyController(Controller):
         principal: Caller,
     ) -> None:
         await self._service(request, session, principal).revoke(key_id)
+        forget_keys_after_commit(request.scope, key_id=key_id)
 
     @post(
         "/{key_id:uuid}/rotate",
         operation_id="rotateKey",
+        opt={"action": "keys.rotate", "resource": "api_key"},
         status_code=HTTP_201_CREATED,
         summary="Replace an API key; the old one keeps working for the overlap window",
         guards=[requires_scope(ADMIN)],
@@ -232,4 +271,5 @@ class KeyController(Controller):
         issued = await self._service(request, session, principal).rotate(
             key_id, overlap_seconds=overlap, created_by=principal.key_id
         )
+        forget_keys_after_commit(request.scope, key_id=key_id)  # its expiry changed
         return key_created(issued)

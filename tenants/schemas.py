@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from lumen.core.http.types import NOT_BLANK_TEXT
+
 __all__ = [
     "KeyCreate",
     "KeyCreated",
@@ -31,8 +33,10 @@ Slug = Annotated[
         examples=["acme-pharma"],
     ),
 ]
-Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S", examples=["Acme Pharma Ltd"])]
-ScopeName = Annotated[str, Meta(min_length=1, max_length=64, examples=["admin"])]
+Name = Annotated[
+    str, Meta(min_length=1, max_length=200, pattern=NOT_BLANK_TEXT, examples=["Acme Pharma Ltd"])
+]
+ScopeName = Annotated[str, Meta(min_length=1, max_length=64, pattern=NOT_BLANK_TEXT, examples=["admin"])]
 # Seven days at most, as Stripe allows when rolling a key.
 Overlap = Annotated[int, Meta(ge=0, le=7 * 86_400, description="Seconds the old key keeps working.")]
 

@@ -21,6 +21,8 @@ __all__ = ["ApiKeyService", "IssuedKey", "TenantService", "key_status"]
 
 log = structlog.get_logger()
 
+MAX_KEY_LIFETIME = timedelta(days=3650)
+
 
 class TenantService:
     def __init__(self, session: AsyncSession) -> None:
@@ -111,6 +113,10 @@ class ApiKeyService:
             if expires_at <= utcnow():
                 raise UnprocessableEntity(
                     "expires_at: must be in the future", slug="validation-error", status_code=422
+                )
+            if expires_at > utcnow() + MAX_KEY_LIFETIME:
+                raise UnprocessableEntity(
+                    "expires_at: at most 10 years ahead", slug="validation-error", status_code=422
                 )
         generated = generate_key(mode)
         while await self.keys.prefix_exists(generated.prefix):  # ~1 in 2e14; cheap to rule out

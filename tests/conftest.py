@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from lumen.core.app import create_app
 from lumen.core.db.session import async_url
 from lumen.core.embedded import EmbeddedServices
+from lumen.core.logging import configure_logging
 from lumen.core.settings import Settings, load_settings
 
 PLATFORM_KEY = "lm_platform_test_" + secrets.token_hex(16)
@@ -44,6 +45,7 @@ def settings(data_dir: str) -> Iterator[Settings]:
             "LUMEN_ENVIRONMENT": "test",
         }
     )
+    configure_logging(base.log)  # JSON lines, plain tracebacks (rich ones take seconds to render)
     services = EmbeddedServices(base)
     resolved = services.start()
     yield resolved

@@ -13,7 +13,7 @@ from lumen.core.tenancy.context import current_tenant
 __all__ = ["PUBLIC_PATHS", "ApiKeyAuthenticationMiddleware"]
 
 # Paths any caller may reach: probes, the API description and its docs, problem type descriptions.
-PUBLIC_PATHS = ["^/healthz$", "^/readyz$", "^/schema", "^/problems/"]
+PUBLIC_PATHS = ["^/healthz$", "^/readyz$", "^/schema", "^/problems/", "^/\\.well-known/"]
 
 
 class ApiKeyAuthenticationMiddleware(AbstractAuthenticationMiddleware):

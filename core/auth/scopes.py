@@ -13,6 +13,7 @@ ADMIN = "admin"
 KERNEL_SCOPES = {
     ADMIN: "Everything within the tenant, including managing API keys.",
     "keys:read": "List the tenant's API keys (never their secrets).",
+    "audit:read": "Read, verify and export the tenant's audit trail.",
 }
 
 

@@ -15,11 +15,19 @@ TENANT_MATCH = "{column} = nullif(current_setting('lumen.tenant_id', true), ''):
 PLATFORM_MATCH = "current_setting('lumen.platform', true) = 'on'"
 
 
-def enable_tenant_rls(table: str, *, column: str = "tenant_id", platform_access: bool = False) -> list[str]:
-    """SQL that enables and FORCEs RLS on `table` keyed on `column` (the owner is bound by it too)."""
+def enable_tenant_rls(
+    table: str, *, column: str = "tenant_id", platform_access: bool = False, platform_rows: str | None = None
+) -> list[str]:
+    """SQL that enables and FORCEs RLS on `table` keyed on `column` (the owner is bound by it too).
+
+    `platform_access` lets the platform scope see every row; `platform_rows` (an SQL condition) lets it see
+    only the rows matching it, e.g. the operator's own audit chain (`tenant_id IS NULL`).
+    """
     match = TENANT_MATCH.format(column=column)
     if platform_access:
         match = f"({match}) OR {PLATFORM_MATCH}"
+    elif platform_rows:
+        match = f"({match}) OR ({PLATFORM_MATCH} AND {platform_rows})"
     return [
         f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
         f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["APPEND_ONLY_TABLES", "bootstrap_embedded", "grant_app_privileges"]
 
-# Tables the application may read and append to but never change (the audit trail, in a later issue).
-APPEND_ONLY_TABLES: frozenset[str] = frozenset()
+# Tables the application may read and append to but never change.
+APPEND_ONLY_TABLES: frozenset[str] = frozenset({"audit_events"})
 # Tables the application never touches.
 PRIVATE_TABLES = frozenset({"alembic_version"})
 

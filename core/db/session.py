@@ -22,9 +22,8 @@ from lumen.core.tenancy.context import Scope
 __all__ = ["Database", "ScopedSession", "async_url"]
 
 _SCOPE_KEY = "lumen.scope"
-_APPLY_SCOPE = text(
-    "SELECT set_config('lumen.tenant_id', :tenant_id, true), set_config('lumen.platform', :platform, true)"
-)
+# Sent as driver SQL (no SQLAlchemy compile step): it runs at every BEGIN, on every request's hot path.
+_APPLY_SCOPE = "SELECT set_config('lumen.tenant_id', $1, true), set_config('lumen.platform', $2, true)"
 
 
 class ScopedSession(Session):
@@ -36,10 +35,7 @@ def _apply_scope(session: Session, _transaction: SessionTransaction, connection:
     scope = session.info.get(_SCOPE_KEY)
     if not isinstance(scope, Scope):
         raise RuntimeError("database session has no tenant scope; refusing to run unscoped SQL")
-    connection.execute(
-        _APPLY_SCOPE,
-        {"tenant_id": str(scope.tenant_id or ""), "platform": "on" if scope.platform else ""},
-    )
+    connection.exec_driver_sql(_APPLY_SCOPE, (str(scope.tenant_id or ""), "on" if scope.platform else ""))
 
 
 def async_url(url: str) -> str:
@@ -61,7 +57,9 @@ class Database:
             async_url(dsn),
             pool_size=settings.pool_size,
             max_overflow=settings.max_overflow,
-            pool_pre_ping=True,
+            # No pre-ping: it costs three round trips per checkout; a dead connection fails its
+            # statement instead and is replaced by the pool (pool_recycle bounds their age).
+            pool_recycle=1800,
             echo=settings.echo,
         )
         self._sessions = async_sessionmaker(

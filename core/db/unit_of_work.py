@@ -31,6 +31,7 @@ log = structlog.get_logger()
 _STATE_KEY = "lumen.unit_of_work"
 
 BeforeCommit = Callable[[AsyncSession, int, list[Message]], Awaitable[None]]
+AfterCommit = Callable[[], Awaitable[None]]
 
 
 class UnitOfWork:
@@ -38,6 +39,7 @@ class UnitOfWork:
         self._db = db
         self._session: AsyncSession | None = None
         self._before_commit: list[BeforeCommit] = []
+        self._after_commit: list[AfterCommit] = []
 
     def session(self, scope: TenantScope) -> AsyncSession:
         """The request's session, opened on first use; one request never mixes two scopes."""
@@ -54,6 +56,10 @@ class UnitOfWork:
     def before_commit(self, callback: BeforeCommit) -> None:
         self._before_commit.append(callback)
 
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Run once the change is durable, before the response is sent (cache invalidation, wake-ups)."""
+        self._after_commit.append(callback)
+
     async def complete(self, status: int, messages: list[Message]) -> None:
         """Commit (status < 400) or roll back; raises if the commit fails."""
         if self._session is None:
@@ -64,6 +70,11 @@ class UnitOfWork:
                 for callback in self._before_commit:
                     await callback(session, status, messages)
                 await session.commit()
+                for done in self._after_commit:
+                    try:
+                        await done()
+                    except Exception as exc:  # the change is committed; a failed follow-up must not undo that
+                        log.error("uow.after_commit_failed", error_type=type(exc).__name__)
             else:
                 await session.rollback()
         finally:

@@ -1,10 +1,16 @@
-"""Request context: a request id on every request and response, bound into every log line."""
+"""Request context: a request id on every request and response, bound into every log line.
+
+The id is chosen by `RequestContextMiddleware`; the response header and the access log line are written by
+`finish_response`, an app-level before-send hook, because that is the only place that also sees responses
+rendered for exceptions raised inside middleware (authentication, idempotency).
+"""
 
 from __future__ import annotations
 
 import re
 import time
 import uuid
+from typing import Any
 
 import structlog
 from litestar.datastructures import MutableScopeHeaders
@@ -14,7 +20,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from lumen.core.tenancy.context import current_tenant
 
-__all__ = ["RequestContextMiddleware"]
+__all__ = ["RequestContextMiddleware", "finish_response"]
 
 log = structlog.get_logger()
 
@@ -28,31 +34,37 @@ class RequestContextMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
         request_id = given if _CALLER_ID.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["request_started"] = time.perf_counter()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         token = current_tenant.set(None)
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                MutableScopeHeaders.from_message(message)["x-request-id"] = request_id
-            await send(message)
-
         try:
-            await next_app(scope, receive, send_with_id)
+            await next_app(scope, receive, send)
         finally:
-            # Method, route template and status only: never bodies, query strings or headers.
-            route = scope.get("path_template") or "-"
-            log.info(
-                "http.request_handled",
-                method=scope.get("method", "-"),
-                route=route,
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
             current_tenant.reset(token)
-            structlog.contextvars.clear_contextvars()
+
+
+async def finish_response(message: Message, scope: Scope) -> None:
+    if message["type"] != "http.response.start":
+        return
+    state: dict[str, Any] = scope.get("state", {})
+    request_id = state.get("request_id")
+    if request_id is None:
+        return
+    MutableScopeHeaders.from_message(message)["x-request-id"] = request_id
+    principal = scope.get("user")
+    tenant_id = getattr(principal, "tenant_id", None)
+    # Method, route template and status only: never bodies, query strings or headers.
+    log.info(
+        "http.request_handled",
+        request_id=request_id,
+        tenant_id=str(tenant_id) if tenant_id else None,
+        method=scope.get("method", "-"),
+        route=scope.get("path_template") or "-",
+        status=message["status"],
+        duration_ms=round(
+            (time.perf_counter() - state.get("request_started", time.perf_counter())) * 1000, 2
+        ),
+    )

@@ -16,6 +16,9 @@ from litestar.plugins.problem_details import (
     ProblemDetailsPlugin,
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import StatementError
+
+from lumen.core.http.types import PATTERN_EXPLANATIONS
 
 __all__ = [
     "PROBLEM_TYPES",
@@ -123,17 +126,41 @@ class UnprocessableEntity(LumenProblem):
     slug = "unprocessable"
 
 
+def _explain(message: str) -> str:
+    for pattern, meaning in PATTERN_EXPLANATIONS.items():
+        message = message.replace(f"Expected `str` matching regex {pattern!r}", f"Expected {meaning}")
+    return message
+
+
 def _field_errors(extra: Any) -> list[dict[str, str]]:
     errors = []
     for item in extra if isinstance(extra, list) else []:
         if isinstance(item, Mapping):
-            errors.append({k: str(v) for k, v in item.items() if k in ("key", "message", "source")})
+            error = {k: str(v) for k, v in item.items() if k in ("key", "message", "source")}
+            if "message" in error:
+                error["message"] = _explain(error["message"])
+            errors.append(error)
     return errors
+
+
+_MISSING_FIELD = "Object missing required field `"
+
+
+def _name_field(error: dict[str, str]) -> dict[str, str]:
+    """Litestar reports body problems at key `data`; name the field (or the missing body) instead."""
+    message = error.get("message", "")
+    if error.get("key") == "data" and error.get("source") == "body":
+        if message == "'data'":
+            return {**error, "key": "body", "message": "the request body is empty; send a JSON object"}
+        if message.startswith(_MISSING_FIELD):
+            field = message[len(_MISSING_FIELD) :].split("`", 1)[0]
+            return {**error, "key": field, "message": "required field is missing"}
+    return error
 
 
 def _from_http_exception(exc: HTTPException) -> ProblemDetailsException:
     if isinstance(exc, ValidationException):
-        errors = _field_errors(exc.extra)
+        errors = [_name_field(e) for e in _field_errors(exc.extra)]
         named = "; ".join(
             f"{e['key']}: {e['message']}" if e.get("key") else e.get("message", "") for e in errors
         )
@@ -145,6 +172,38 @@ def _from_http_exception(exc: HTTPException) -> ProblemDetailsException:
     slug = _BY_STATUS.get(exc.status_code, "bad-request" if exc.status_code < 500 else "internal-error")
     detail = str(exc.detail) if exc.status_code < 500 else PROBLEM_TYPES[slug][1]
     return LumenProblem(detail, slug=slug, status_code=exc.status_code, headers=exc.headers)
+
+
+def _unstorable_value(request: Request[Any, Any, Any], exc: StatementError) -> Response[Any]:
+    """A value validation let through but PostgreSQL cannot store (a safety net: schemas should refuse it
+    first, naming the field). Anything else that fails in a statement is a genuine 500."""
+    causes: list[BaseException] = []
+    cause: BaseException | None = exc.orig
+    while cause is not None and len(causes) < 5:  # SQLAlchemy wraps the driver's error; look through
+        causes.append(cause)
+        cause = cause.__cause__
+    if any(isinstance(c, (OverflowError, ValueError)) or type(c).__name__ in _UNSTORABLE for c in causes):
+        log.warning("http.unstorable_value", error_type=type(cause).__name__, path=request.url.path)
+        return LumenProblem(
+            "A value in the request cannot be stored (out of range or not valid text).",
+            slug="validation-error",
+            status_code=422,
+        ).to_response(request)
+    return _internal_error(request, exc)
+
+
+# asyncpg's data exceptions, as SQLAlchemy wraps them (names, to avoid importing driver internals).
+_UNSTORABLE = frozenset(
+    {
+        "DataError",
+        "CharacterNotInRepertoireError",
+        "DatetimeFieldOverflowError",
+        "NumericValueOutOfRangeError",
+        "StringDataRightTruncationError",
+        "InvalidTextRepresentationError",
+        "UntranslatableCharacterError",
+    }
+)
 
 
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -166,4 +225,4 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
     )
 
 
-EXCEPTION_HANDLERS = {Exception: _internal_error}
+EXCEPTION_HANDLERS = {StatementError: _unstorable_value, Exception: _internal_error}

@@ -7,16 +7,25 @@
 - A concurrent duplicate waits on the first one's row lock, then replays its result.
 - Responses >= 400 roll back, so nothing is stored and a retry runs afresh.
 - Keys are kept for `server.idempotency_ttl_seconds` (24 h); after that a key may be reused.
+- The caller's API key is part of the request: another key of the tenant re-using the Idempotency-Key is a
+  different request (422), so a replay can never hand a response to a key the route would have refused.
+- Stored responses can hold secrets (a newly issued API key). They are sealed with AES-256-GCM under a key
+  derived from the instance secret and the request itself, so the table alone reveals nothing and only a
+  caller who sends the identical request again can have the response back.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
+import os
 import uuid
 from datetime import timedelta
 from typing import Any, cast
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from litestar.enums import ScopeType
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.middleware import ASGIMiddleware
@@ -89,11 +98,35 @@ def _replay_receive(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+class _Sealer:
+    """Seals each stored response under its own key: HMAC(instance secret, tenant | key | request digest)."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def _key(self, tenant_id: uuid.UUID, idempotency_key: str, digest: bytes) -> bytes:
+        material = b"lumen-idempotency\0" + tenant_id.bytes + idempotency_key.encode() + b"\0" + digest
+        return hmac.new(self._secret, material, hashlib.sha256).digest()
+
+    def seal(self, tenant_id: uuid.UUID, idempotency_key: str, digest: bytes, body: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + AESGCM(self._key(tenant_id, idempotency_key, digest)).encrypt(nonce, body, None)
+
+    def open(self, tenant_id: uuid.UUID, idempotency_key: str, digest: bytes, sealed: bytes) -> bytes | None:
+        try:
+            return AESGCM(self._key(tenant_id, idempotency_key, digest)).decrypt(
+                sealed[:12], sealed[12:], None
+            )
+        except (InvalidTag, ValueError):
+            return None  # sealed under another instance secret (rotated): cannot be replayed
+
+
 class IdempotencyMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, ttl_seconds: int) -> None:
+    def __init__(self, ttl_seconds: int, secret: bytes) -> None:
         self.ttl = timedelta(seconds=ttl_seconds)
+        self._sealer = _Sealer(secret)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         scope = cast("HTTPScope", scope)  # `scopes` limits this middleware to HTTP
@@ -113,15 +146,23 @@ class IdempotencyMiddleware(ASGIMiddleware):
                 f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters.", slug="validation-error"
             )
         body = await _read_body(scope, receive)
+        tenant_id = principal.tenant_id
+        caller = principal.key_id.bytes if principal.key_id else b""
         digest = hashlib.sha256(
             b"\n".join(
-                [scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body]
+                [
+                    caller,
+                    scope["method"].encode(),
+                    scope["path"].encode(),
+                    scope.get("query_string", b""),
+                    body,
+                ]
             )
         ).digest()
         session = unit_of_work(scope).session(principal.scope)
-        record_id = await self._claim(session, principal.tenant_id, key, digest, scope)
+        record_id = await self._claim(session, tenant_id, key, digest, scope)
         if record_id is None:
-            await self._replay(session, principal.tenant_id, key, digest, send)
+            await self._replay(session, tenant_id, key, digest, send)
             return
 
         async def remember(session: AsyncSession, status: int, messages: list[Message]) -> None:
@@ -134,7 +175,8 @@ class IdempotencyMiddleware(ASGIMiddleware):
             payload = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
             record = await session.get(IdempotencyRecord, record_id)
             if record is not None:
-                record.status, record.response_headers, record.response_body = status, headers, payload
+                record.status, record.response_headers = status, headers
+                record.response_body = self._sealer.seal(tenant_id, key, digest, payload)
 
         unit_of_work(scope).before_commit(remember)
         await next_app(scope, _replay_receive(body, receive), send)
@@ -184,10 +226,15 @@ class IdempotencyMiddleware(ASGIMiddleware):
             )
         if record.request_hash != digest:
             raise LumenProblem(
-                "This Idempotency-Key was already used with a different request (method, path or body).",
+                "This Idempotency-Key was already used with a different request "
+                "(API key, method, path, query or body).",
                 slug="idempotency-key-reused",
             )
-        body = record.response_body or b""
+        body = self._sealer.open(tenant_id, key, digest, record.response_body or b"")
+        if body is None:
+            raise LumenProblem(
+                "The response stored for this Idempotency-Key can no longer be replayed.", slug="conflict"
+            )
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (record.response_headers or [])]
         headers += [(b"content-length", str(len(body)).encode()), (b"idempotent-replayed", b"true")]
         await send({"type": "http.response.start", "status": record.status, "headers": headers})
