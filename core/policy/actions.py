@@ -1,0 +1,52 @@
+"""The action table: every action a principal can ask for, and what the policy needs to know about it.
+
+The table is policy *data* (``data.lumen.actions``), not code, so the same Rego decides for the kernel's
+actions and for the ones plugins register; it travels to OPA inside the bundle. An action the table does
+not name is denied ("unknown action"), so a route can never be reachable through a typo.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+__all__ = ["KERNEL_ACTIONS", "ActionSpec"]
+
+
+class ActionSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One row of the action table, as the Rego policy reads it."""
+
+    description: str = ""
+    # Only the platform operator may do it (managing tenants); no tenant key ever may.
+    platform: bool = False
+    # Scopes that grant it to a tenant key, besides `admin` (which grants every tenant action).
+    scopes: tuple[str, ...] = ()
+    # The plugin it belongs to: it is allowed only while that plugin is enabled for the tenant.
+    plugin: str | None = None
+    # It touches protected health information: reads of PHI carry the `audit_phi_read` obligation.
+    phi: bool = False
+    access: Literal["read", "write"] = "write"
+    # A grouping the policy can key obligations on ("webhooks": redact PHI when the tenant asks).
+    category: str | None = None
+    # Obligations every allowed call of this action carries.
+    obligations: tuple[str, ...] = ()
+
+
+KERNEL_ACTIONS: dict[str, ActionSpec] = {
+    # The platform operator's work: tenants and their first keys.
+    "tenants.create": ActionSpec(description="Create a tenant.", platform=True),
+    "tenants.list": ActionSpec(description="List tenants.", platform=True, access="read"),
+    "tenants.read": ActionSpec(description="Read one tenant.", platform=True, access="read"),
+    "tenants.update": ActionSpec(description="Change a tenant (name, status, plan).", platform=True),
+    "tenants.delete": ActionSpec(description="Delete a tenant.", platform=True),
+    "tenants.keys.create": ActionSpec(description="Issue an API key for a tenant.", platform=True),
+    # A tenant managing its own keys: reading needs `keys:read`, everything else `admin`.
+    "keys.create": ActionSpec(description="Issue an API key."),
+    "keys.list": ActionSpec(
+        description="List API keys (never their secrets).", scopes=("keys:read",), access="read"
+    ),
+    "keys.read": ActionSpec(description="Read one API key's metadata.", scopes=("keys:read",), access="read"),
+    "keys.revoke": ActionSpec(description="Revoke an API key."),
+    "keys.rotate": ActionSpec(description="Replace an API key with a new secret."),
+}
