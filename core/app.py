@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import redis.asyncio as aioredis
 import structlog
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
@@ -32,7 +34,17 @@ from lumen.core.http.health import healthz, problem_type, readyz
 from lumen.core.http.idempotency import IdempotencyMiddleware
 from lumen.core.keyfiles import read_or_create
 from lumen.core.logging import configure_logging
+from lumen.core.plugins.controllers import PluginController
+from lumen.core.plugins.dependencies import provide_plugin_context
+from lumen.core.plugins.host import PluginError, PluginHost
+from lumen.core.policy.actions import KERNEL_ACTIONS, ActionSpec
+from lumen.core.policy.controllers import TenantPolicyController
+from lumen.core.policy.engine import create_engine
+from lumen.core.policy.guard import authorize
+from lumen.core.policy.policy_set import core_policy_set
 from lumen.core.settings import Settings, load_settings
+from lumen.core.tenancy.config import TenantConfigCache
+from lumen.core.tenancy.invalidation import InvalidationBus
 from lumen.tenants.controllers import KeyController, TenantController
 
 __all__ = ["app_from_env", "create_app"]
@@ -62,30 +74,61 @@ def _instance_secret(settings: Settings) -> bytes:
     return secret
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litestar:
     """Build the API for already-resolved settings (database and Redis URLs set; `lumen serve` resolves the
-    embedded ones before calling this)."""
+    embedded ones before calling this). `plugins`: plugin objects to load besides the installed ones."""
     if settings.database.url is None or settings.redis.url is None:
         raise ValueError("create_app needs database and Redis URLs; `lumen serve` starts embedded ones")
     db = Database(settings.database)
     redis_client = aioredis.from_url(settings.redis.url)
+    bus = InvalidationBus(redis_client)
+    host = PluginHost(allow=settings.plugins, extra=plugins)
     scopes = ScopeRegistry()
+    actions: dict[str, ActionSpec] = dict(KERNEL_ACTIONS)
+    policy_set = core_policy_set()
+    for plugin in host.plugins.values():
+        for scope, description in plugin.scopes.items():
+            if scope in scopes:
+                raise PluginError(f"plugin {plugin.name!r}: scope {scope!r} is one of Lumen's own")
+            scopes.register(scope, description)
+        for action, spec in plugin.actions.items():
+            if action in actions:
+                raise PluginError(f"plugin {plugin.name!r}: action {action!r} is one of Lumen's own")
+            actions[action] = spec
+            policy_set.add_action(action, spec, origin=plugin.name)
+        for source in plugin.policies:
+            policy_set.add_module(f"{plugin.name}/{source.name}", source.source, origin=plugin.name)
+    policy_engine = create_engine(settings, policy_set)
     authenticator = KeyAuthenticator(
-        db, _platform_key(settings), cache_seconds=settings.server.auth_cache_seconds, redis=redis_client
+        db, _platform_key(settings), cache_seconds=settings.server.auth_cache_seconds, bus=bus
+    )
+    tenant_config = TenantConfigCache(
+        db, plugin_defaults=host.defaults, ttl_seconds=settings.server.auth_cache_seconds, bus=bus
     )
     state = State(
         {
             "settings": settings,
             "db": db,
             "redis": redis_client,
+            "bus": bus,
             "scopes": scopes,
+            "actions": actions,
+            "plugins": host,
+            "policy_set": policy_set,
+            "policy_engine": policy_engine,
+            "tenant_config": tenant_config,
             "authenticator": authenticator,
             "audit_signer": load_or_create_signer(settings.audit_signing_key, settings.data_path),
         }
     )
 
+    async def start() -> None:
+        await bus.start()
+        await host.startup(settings)
+
     async def close() -> None:
-        await authenticator.stop()
+        await bus.stop()
+        await policy_engine.aclose()
         await redis_client.aclose()
         await db.dispose()
 
@@ -110,6 +153,9 @@ def create_app(settings: Settings) -> Litestar:
             Tag(name="tenants", description="Platform operator: tenants and their first keys."),
             Tag(name="keys", description="A tenant's API keys."),
             Tag(name="health", description="Probes and problem types; no key needed."),
+            Tag(name="audit", description="The tamper-evident audit trail."),
+            Tag(name="plugins", description="Per-tenant plugin enablement and settings."),
+            Tag(name="policy", description="The tenant's own policy data."),
         ],
     )
 
@@ -122,9 +168,14 @@ def create_app(settings: Settings) -> Litestar:
             TenantController,
             KeyController,
             AuditController,
+            PluginController,
+            TenantPolicyController,
+            *host.routers,
         ],
+        # Every authenticated route is decided by the policy (its `opt["action"]`), failing closed.
+        guards=[authorize],
         state=state,
-        dependencies=DEPENDENCIES,
+        dependencies={**DEPENDENCIES, "ctx": Provide(provide_plugin_context)},
         middleware=[
             RequestContextMiddleware(),
             UnitOfWorkMiddleware(),
@@ -138,7 +189,7 @@ def create_app(settings: Settings) -> Litestar:
         request_max_body_size=settings.server.max_body_bytes,
         before_request=require_declared_content_type,
         before_send=[finish_response],
-        on_startup=[authenticator.start],
+        on_startup=[start],
         on_shutdown=[close],
         debug=False,
     )

@@ -280,12 +280,12 @@ def keys_revoke(tenant_ref: str, key_id: uuid.UUID, data_dir: str | None) -> Non
             # A running server may have the key cached: tell its workers, now that the revocation committed.
             import redis.asyncio as aioredis
 
-            from lumen.core.auth.service import announce_invalidation
+            from lumen.core.tenancy.invalidation import Invalidation, publish
 
             assert resolved.redis.url is not None
             client = aioredis.from_url(resolved.redis.url)
             try:
-                await announce_invalidation(client, key_id=key_id)
+                await publish(client, Invalidation(kind="keys", key_id=str(key_id)))
             finally:
                 await client.aclose()
         finally:

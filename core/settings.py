@@ -81,6 +81,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     # Later issues: production servers behind the shared interfaces. Unset means the embedded default.
+    # The operator's allow-list of installed plugins to load (LUMEN_PLUGINS=a,b); empty loads them all.
+    plugins: list[str] = msgspec.field(default_factory=list)
     inference_urls: list[str] = msgspec.field(default_factory=list)
     weaviate_url: str | None = None
     opa_url: str | None = None
@@ -116,7 +118,7 @@ _ALIASES = {
     "LUMEN_HOST": "server__host",
     "LUMEN_PORT": "server__port",
 }
-_LIST_FIELDS = {"inference_urls"}
+_LIST_FIELDS = {"inference_urls", "plugins"}
 _TOP_LEVEL = set(Settings.__struct_fields__)
 
 

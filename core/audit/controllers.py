@@ -9,8 +9,6 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, get
-from litestar.connection import ASGIConnection
-from litestar.handlers.base import BaseRouteHandler
 from litestar.params import QueryParameter
 from litestar.response import Stream
 from sqlalchemy import select
@@ -24,23 +22,10 @@ from lumen.core.db.base import utcnow
 from lumen.core.db.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from lumen.core.db.session import Database
 from lumen.core.http.dependencies import Caller, DbSession
-from lumen.core.http.errors import Forbidden
 
 __all__ = ["AuditController", "audit_public_key"]
 
 AUDIT_SCOPE = "audit:read"
-
-
-def _may_read_audit(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    principal = connection.user
-    if (
-        isinstance(principal, Principal)
-        and not principal.is_platform
-        and not principal.has_scope(AUDIT_SCOPE)
-    ):
-        raise Forbidden(
-            f"This API key lacks the `{AUDIT_SCOPE}` scope.", extra={"required_scope": AUDIT_SCOPE}
-        )
 
 
 def event_out(e: AuditEvent) -> AuditEventOut:
@@ -79,7 +64,6 @@ Short = Annotated[str | None, QueryParameter(max_length=128)]
 class AuditController(Controller):
     path = "/v1/audit"
     tags = ["audit"]
-    guards = [_may_read_audit]
 
     @get(
         "/",

@@ -4,8 +4,9 @@
 to the unit of work's transaction (so a 2xx never exists without its record). For a denied (403) or failed
 (5xx) request, whose transaction rolls back, it writes the record in a transaction of its own.
 
-Which requests are recorded: every state change (POST, PUT, PATCH, DELETE on a route with an `action`), and
-reads of routes marked `opt={"audit_reads": True}` (patient data). Records name fields, never values.
+Which requests are recorded: every state change (POST, PUT, PATCH, DELETE on a route with an `action`),
+reads of routes marked `opt={"audit_reads": True}` (patient data), and every denied (403) or failed (5xx)
+request on any route with an action, with its policy decision id. Records name fields, never values.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lumen.core.audit.service import AuditEntry, AuditTrail, Outcome
 from lumen.core.auth.principal import Principal
 from lumen.core.db.session import Database
-from lumen.core.db.unit_of_work import unit_of_work
+from lumen.core.db.unit_of_work import unit_of_work_if_any
 
 __all__ = ["AuditMiddleware", "RequestAudit", "request_audit"]
 
@@ -87,8 +88,7 @@ class AuditMiddleware(ASGIMiddleware):
         opt: dict[str, Any] = getattr(handler, "opt", {}) or {}
         action = opt.get("action")
         http = cast("HTTPScope", scope)
-        audited = action and (http["method"] in _MUTATING or opt.get("audit_reads"))
-        if not isinstance(principal, Principal) or not audited:
+        if not isinstance(principal, Principal) or not action:
             await next_app(scope, receive, send)
             return
         audit = RequestAudit(principal, scope.get("state", {}).get("request_id"))
@@ -119,12 +119,21 @@ class AuditMiddleware(ASGIMiddleware):
                 details={"status": status},
             )
 
+        # Successes are recorded for state changes and patient-data reads; denials and errors always.
+        records_success = http["method"] in _MUTATING or bool(opt.get("audit_reads"))
+
         async def on_success(session: AsyncSession, final_status: int, messages: list[Message]) -> None:
+            if not (records_success or audit.entries):
+                return
             created = _created_id(messages) if http["method"] == "POST" else None
             entries = audit.entries or [automatic("success", created)]
             await AuditTrail(session, principal.tenant_id).append([audit.stamp(e) for e in entries])
 
-        unit_of_work(scope).before_commit(on_success)
+        uow = unit_of_work_if_any(scope)
+        if uow is not None:
+            uow.before_commit(on_success)
+        elif records_success:
+            raise RuntimeError(f"{action}: a state change must run in the request's unit of work")
         await next_app(scope, read, tee)
         if status == 403 or status >= 500:
             outcome: Outcome = "denied" if status == 403 else "error"

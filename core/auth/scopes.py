@@ -14,6 +14,8 @@ KERNEL_SCOPES = {
     ADMIN: "Everything within the tenant, including managing API keys.",
     "keys:read": "List the tenant's API keys (never their secrets).",
     "audit:read": "Read, verify and export the tenant's audit trail.",
+    "plugins:read": "See which plugins are enabled and how they are configured.",
+    "policy:read": "Read the tenant's policy data.",
 }
 
 

@@ -8,15 +8,11 @@ in every other worker through a Redis channel; the TTL bounds staleness if Redis
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import msgspec
-import redis.asyncio as aioredis
 import structlog
 from litestar.types import Scope
 
@@ -26,12 +22,12 @@ from lumen.core.db.base import utcnow
 from lumen.core.db.session import Database
 from lumen.core.http.errors import LumenProblem, Unauthenticated
 from lumen.core.tenancy.context import PLATFORM
+from lumen.core.tenancy.invalidation import Invalidation, InvalidationBus
 
-__all__ = ["INVALIDATION_CHANNEL", "KeyAuthenticator", "announce_invalidation", "forget_keys_after_commit"]
+__all__ = ["KeyAuthenticator", "forget_keys_after_commit"]
 
 log = structlog.get_logger()
 
-INVALIDATION_CHANNEL = "lumen:auth:invalidate"
 # last_used_at is advisory; writing it on every request would turn each read into a write.
 _LAST_USED_RESOLUTION = timedelta(seconds=60)
 # Compared against when no key has the presented prefix, so that path costs the same as a mismatch.
@@ -46,11 +42,6 @@ class _Cached:
     valid_until: float  # time.monotonic()
 
 
-class _Invalidation(msgspec.Struct):
-    tenant_id: str | None = None
-    key_id: str | None = None
-
-
 class KeyAuthenticator:
     def __init__(
         self,
@@ -58,14 +49,15 @@ class KeyAuthenticator:
         platform_key: str | None,
         *,
         cache_seconds: float = 5.0,
-        redis: aioredis.Redis | None = None,
+        bus: InvalidationBus | None = None,
     ) -> None:
         self._db = db
         self._platform_hash = hash_key(platform_key) if platform_key else None
         self._ttl = cache_seconds
         self._cache: dict[bytes, _Cached] = {}
-        self._redis = redis
-        self._listener: asyncio.Task[None] | None = None
+        self._bus = bus
+        if bus is not None:
+            bus.subscribe(self._on_invalidation)
 
     async def authenticate(self, token: str) -> Principal:
         presented = hash_key(token)
@@ -125,56 +117,25 @@ class KeyAuthenticator:
         for digest in stale:
             self._cache.pop(digest, None)
 
+    def _on_invalidation(self, note: Invalidation | None) -> None:
+        if note is None:
+            self._cache.clear()
+        elif note.kind == "keys" or note.kind == "tenant":
+            self.forget(tenant_id=note.tenant_uuid, key_id=note.key_uuid)
+
     async def invalidate(
         self, *, tenant_id: uuid.UUID | None = None, key_id: uuid.UUID | None = None
     ) -> None:
         """Forget here and tell every other worker; call after the change committed."""
-        self.forget(tenant_id=tenant_id, key_id=key_id)
-        if self._redis is not None:
-            await announce_invalidation(self._redis, tenant_id=tenant_id, key_id=key_id)
-
-    async def start(self) -> None:
-        if self._redis is not None and self._ttl > 0:
-            self._listener = asyncio.create_task(self._listen(self._redis))
-
-    async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-
-    async def _listen(self, client: aioredis.Redis) -> None:
-        while True:
-            try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(INVALIDATION_CHANNEL)
-                    async for message in pubsub.listen():
-                        if message.get("type") != "message":
-                            continue
-                        note = msgspec.json.decode(message["data"], type=_Invalidation)
-                        self.forget(
-                            tenant_id=uuid.UUID(note.tenant_id) if note.tenant_id else None,
-                            key_id=uuid.UUID(note.key_id) if note.key_id else None,
-                        )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis restarted or unreachable: retry; the TTL covers the gap
-                log.warning("auth.invalidation_listener_failed", error_type=type(exc).__name__)
-                self._cache.clear()
-                await asyncio.sleep(1.0)
-
-
-async def announce_invalidation(
-    client: aioredis.Redis, *, tenant_id: uuid.UUID | None = None, key_id: uuid.UUID | None = None
-) -> None:
-    """Tell every worker to stop trusting cached keys (also used by the CLI beside a running server)."""
-    message = _Invalidation(
-        tenant_id=str(tenant_id) if tenant_id else None, key_id=str(key_id) if key_id else None
-    )
-    try:
-        await client.publish(INVALIDATION_CHANNEL, msgspec.json.encode(message))
-    except Exception as exc:  # the TTL still bounds staleness
-        log.warning("auth.invalidation_not_published", error_type=type(exc).__name__)
+        note = Invalidation(
+            kind="keys",
+            tenant_id=str(tenant_id) if tenant_id else None,
+            key_id=str(key_id) if key_id else None,
+        )
+        if self._bus is not None:
+            await self._bus.announce(note)
+        else:
+            self._on_invalidation(note)
 
 
 def forget_keys_after_commit(

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lumen.core.db.session import Database, scope_of
 from lumen.core.tenancy.context import Scope as TenantScope
 
-__all__ = ["UnitOfWork", "UnitOfWorkMiddleware", "unit_of_work"]
+__all__ = ["UnitOfWork", "UnitOfWorkMiddleware", "unit_of_work", "unit_of_work_if_any"]
 
 log = structlog.get_logger()
 
@@ -93,6 +93,12 @@ class UnitOfWork:
 def unit_of_work(scope: Scope) -> UnitOfWork:
     uow: UnitOfWork = scope["state"][_STATE_KEY]
     return uow
+
+
+def unit_of_work_if_any(scope: Scope) -> UnitOfWork | None:
+    """None on routes that manage their own transactions (`opt={"no_unit_of_work": True}`)."""
+    found: UnitOfWork | None = scope.get("state", {}).get(_STATE_KEY)
+    return found
 
 
 def _problem(status: int, slug: str, detail: str) -> list[Message]:

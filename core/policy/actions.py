@@ -20,6 +20,8 @@ class ActionSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     description: str = ""
     # Only the platform operator may do it (managing tenants); no tenant key ever may.
     platform: bool = False
+    # The platform operator may also do it, on its own records (the platform's audit chain).
+    operator: bool = False
     # Scopes that grant it to a tenant key, besides `admin` (which grants every tenant action).
     scopes: tuple[str, ...] = ()
     # The plugin it belongs to: it is allowed only while that plugin is enabled for the tenant.
@@ -49,4 +51,23 @@ KERNEL_ACTIONS: dict[str, ActionSpec] = {
     "keys.read": ActionSpec(description="Read one API key's metadata.", scopes=("keys:read",), access="read"),
     "keys.revoke": ActionSpec(description="Revoke an API key."),
     "keys.rotate": ActionSpec(description="Replace an API key with a new secret."),
+    # The audit trail: a tenant's chain with `audit:read`; the operator's own chain with the platform key.
+    "audit.read": ActionSpec(
+        description="Read audit records.", scopes=("audit:read",), operator=True, access="read"
+    ),
+    "audit.verify": ActionSpec(
+        description="Verify the audit chain.", scopes=("audit:read",), operator=True, access="read"
+    ),
+    # Plugins and the tenant's own policy data.
+    "plugins.read": ActionSpec(
+        description="List plugins and their settings.", scopes=("plugins:read",), access="read"
+    ),
+    "plugins.configure": ActionSpec(description="Enable, disable or configure a plugin."),
+    "policy.read": ActionSpec(
+        description="Read the tenant's policy data.", scopes=("policy:read",), access="read"
+    ),
+    "policy.update": ActionSpec(description="Change the tenant's policy data."),
+    "audit.export": ActionSpec(
+        description="Export the audit chain, signed.", scopes=("audit:read",), operator=True, access="read"
+    ),
 }

@@ -45,7 +45,7 @@ class TenantInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     enabled_plugins: list[str] = msgspec.field(default_factory=list)
     settings: dict[str, Any] = msgspec.field(default_factory=dict)
     # The tenant's own policy data: `deny_actions` [action], `scope_grants` {action: [scope]},
-    # `obligations` {action: [obligation]}, `redact_phi_in_webhooks` bool.
+    # `obligations` {action: [obligation]}, `include_phi_in_webhooks` bool (PHI in webhooks only if true).
     policy_data: dict[str, Any] = msgspec.field(default_factory=dict)
 
 

@@ -3,7 +3,7 @@
 # input:   {"principal": {"kind": "platform" | "tenant", "tenant_id", "key_id", "scopes", "role", "mode"},
 #           "action": "keys.create", "resource": {...},
 #           "tenant": {"id", "plan", "enabled_plugins", "settings", "policy_data"}}
-# data:    data.lumen.actions[<action>] = {"platform", "scopes", "plugin", "phi", "access", "category",
+# data:    data.lumen.actions[<action>] = {"platform", "operator", "scopes", "plugin", "phi", "access", "category",
 #           "obligations"} (the action table: the kernel's plus the plugins')
 # output:  decision := {"allow": bool, "reasons": [string], "obligations": [string]}
 #
@@ -37,6 +37,9 @@ spec := data.lumen.actions[input.action]
 
 platform_action if spec.platform == true
 
+# Actions the operator may also take on its own records (e.g. reading the platform's audit chain).
+operator_action if spec.operator == true
+
 plugin_action if is_string(spec.plugin)
 
 tenant_matches if {
@@ -65,6 +68,11 @@ grants contains sprintf("the platform operator may %v", [input.action]) if {
 	platform_action
 }
 
+grants contains sprintf("the platform operator may %v on its own records", [input.action]) if {
+	is_platform
+	operator_action
+}
+
 grants contains sprintf("scope %v grants %v", [scope, input.action]) if {
 	is_tenant
 	known
@@ -87,6 +95,7 @@ deny contains sprintf("action %v is not a platform action", [input.action]) if {
 	is_platform
 	known
 	not platform_action
+	not operator_action
 }
 
 deny contains sprintf("action %v is reserved for the platform operator", [input.action]) if {
@@ -153,9 +162,10 @@ obligations contains "audit_phi_read" if {
 	spec.access == "read"
 }
 
+# PHI never leaves in a webhook unless the tenant has opted in (ARCHITECTURE §6.4).
 obligations contains "redact_phi" if {
 	spec.category == "webhooks"
-	policy_data.redact_phi_in_webhooks == true
+	not policy_data.include_phi_in_webhooks == true
 }
 
 obligations contains name if some name in policy_data.obligations[input.action]

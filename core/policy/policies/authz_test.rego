@@ -177,11 +177,11 @@ test_phi_read_carries_audit_obligation if {
 	d.obligations == ["audit_phi_read", "safety_envelope"]
 }
 
-test_redact_phi_in_webhooks_when_tenant_asks if {
-	asks := tenant_input("webhooks.deliver", ["admin"], {"policy_data": {"redact_phi_in_webhooks": true}})
-	d := authz.decision with input as asks with data.lumen.actions as actions
+test_webhooks_redact_phi_unless_the_tenant_opts_in if {
+	d := authz.decision with input as tenant_input("webhooks.deliver", ["admin"], {}) with data.lumen.actions as actions
 	d.obligations == ["redact_phi"]
-	d2 := authz.decision with input as tenant_input("webhooks.deliver", ["admin"], {}) with data.lumen.actions as actions
+	opts_in := tenant_input("webhooks.deliver", ["admin"], {"policy_data": {"include_phi_in_webhooks": true}})
+	d2 := authz.decision with input as opts_in with data.lumen.actions as actions
 	d2.obligations == []
 }
 
@@ -212,4 +212,16 @@ test_extension_cannot_grant if {
 		with data.lumen.ext as {"generous": {"deny": [], "obligations": ["log"]}}
 	not d.allow
 	d.obligations == []
+}
+
+test_operator_may_read_its_own_audit if {
+	d := authz.decision with input as {"principal": {"kind": "platform", "scopes": []}, "action": "audit.read", "tenant": {}}
+		with data.lumen.actions as {"audit.read": {"operator": true, "scopes": ["audit:read"]}}
+	d.allow
+}
+
+test_operator_actions_still_need_a_scope_from_tenants if {
+	d := authz.decision with input as tenant_input("audit.read", ["keys:read"], {})
+		with data.lumen.actions as {"audit.read": {"operator": true, "scopes": ["audit:read"]}}
+	not d.allow
 }

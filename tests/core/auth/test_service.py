@@ -13,6 +13,7 @@ from lumen.core.auth.service import KeyAuthenticator
 from lumen.core.db.session import Database
 from lumen.core.http.errors import LumenProblem, Unauthenticated
 from lumen.core.settings import Settings
+from lumen.core.tenancy.invalidation import InvalidationBus
 from tests.conftest import TenantHandle, create_tenant, platform_headers
 
 
@@ -22,11 +23,12 @@ async def other_worker(settings: Settings) -> AsyncIterator[KeyAuthenticator]:
     assert settings.redis.url is not None
     db = Database(settings.database)
     client = aioredis.from_url(settings.redis.url)
-    authenticator = KeyAuthenticator(db, None, cache_seconds=300, redis=client)
-    await authenticator.start()
+    bus = InvalidationBus(client)
+    authenticator = KeyAuthenticator(db, None, cache_seconds=300, bus=bus)
+    await bus.start()
     await asyncio.sleep(0.2)  # let it subscribe
     yield authenticator
-    await authenticator.stop()
+    await bus.stop()
     await client.aclose()
     await db.dispose()
 

@@ -26,7 +26,8 @@ from lumen.core.settings import load_settings
 from tests.core.policy.conftest import OTHER_TENANT, TENANT, platform_request, tenant_request
 
 PLATFORM_ACTIONS = [name for name, spec in KERNEL_ACTIONS.items() if spec.platform]
-TENANT_ACTIONS = [name for name, spec in KERNEL_ACTIONS.items() if not spec.platform]
+TENANT_ACTIONS = [name for name, spec in KERNEL_ACTIONS.items() if not spec.platform and not spec.operator]
+OPERATOR_ACTIONS = [name for name, spec in KERNEL_ACTIONS.items() if spec.operator]
 
 
 @pytest.fixture(scope="module", params=["compiled", "interpreted"])
@@ -193,13 +194,11 @@ def test_phi_write_is_not_a_phi_read(engine: InProcessEngine) -> None:
     assert decide(engine, request).obligations == []
 
 
-def test_webhooks_redact_phi_when_the_tenant_asks(engine: InProcessEngine) -> None:
-    asks = {"redact_phi_in_webhooks": True}
-    assert decide(engine, tenant_request("webhooks.deliver", "admin", policy_data=asks)).obligations == [
-        "redact_phi"
-    ]
-    assert decide(engine, tenant_request("webhooks.deliver", "admin")).obligations == []
-    assert decide(engine, tenant_request("keys.list", "admin", policy_data=asks)).obligations == []
+def test_webhooks_redact_phi_unless_the_tenant_opts_in(engine: InProcessEngine) -> None:
+    opts_in = {"include_phi_in_webhooks": True}
+    assert decide(engine, tenant_request("webhooks.deliver", "admin")).obligations == ["redact_phi"]
+    assert decide(engine, tenant_request("webhooks.deliver", "admin", policy_data=opts_in)).obligations == []
+    assert decide(engine, tenant_request("keys.list", "admin")).obligations == []
 
 
 def test_tenant_policy_data_adds_obligations(engine: InProcessEngine) -> None:
@@ -430,3 +429,12 @@ def test_create_engine_is_opa_with_an_opa_url(policy_set: PolicySet) -> None:
     engine = create_engine(load_settings({"LUMEN_OPA_URL": "http://127.0.0.1:8181"}), policy_set)
     assert isinstance(engine, OpaEngine)
     assert engine.policy_version == policy_set.version and engine.timeout_s == 0.25
+
+
+@pytest.mark.parametrize("action", OPERATOR_ACTIONS)
+def test_operator_actions_are_open_to_the_platform_and_scoped_tenants(
+    engine: InProcessEngine, action: str
+) -> None:
+    assert decide(engine, platform_request(action)).allow
+    assert decide(engine, tenant_request(action, "audit:read")).allow
+    assert not decide(engine, tenant_request(action, "keys:read")).allow

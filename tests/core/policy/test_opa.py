@@ -174,7 +174,7 @@ def _contract_requests() -> list[PolicyInput]:
         tenant_request("interactions.check", "admin", enabled_plugins=()),
         tenant_request("keys.create", "admin", policy_data={"deny_actions": ["keys.create"]}),
         tenant_request("keys.rotate", "ops", policy_data={"scope_grants": {"keys.rotate": ["ops"]}}),
-        tenant_request("webhooks.deliver", "admin", policy_data={"redact_phi_in_webhooks": True}),
+        tenant_request("webhooks.deliver", "admin", policy_data={"include_phi_in_webhooks": True}),
         tenant_request(
             "triage.assess", "keys:read", tenant_id=OTHER_TENANT, policy_data={"deny_actions": ["x"]}
         ),

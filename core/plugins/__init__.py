@@ -1,0 +1,1 @@
+"""The plugin host: loading plugins through entry points, per-tenant enablement, calling hooks."""

@@ -1,0 +1,244 @@
+"""The plugin host: one pluggy PluginManager per app, plugins loaded through the `lumen.plugins` entry
+points (built-in plugins too), their registrations collected and checked at start-up.
+
+Start-up fails, naming both plugins, when two claim the same route prefix, action, scope, job, webhook event
+type or policy module; and naming the plugin when a route names no action or an action it did not register.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import msgspec
+import pluggy
+import structlog
+from litestar import Router
+from litestar.routes import HTTPRoute
+
+from lumen.core.policy.actions import ActionSpec
+from lumen.plugins.sdk import hookspecs
+from lumen.plugins.sdk.types import (
+    JobSpec,
+    KnowledgeSource,
+    PluginInfo,
+    PolicySource,
+    StartupContext,
+    TenantEventContext,
+    WebhookEventType,
+)
+
+__all__ = ["CORE_ROUTE_PREFIXES", "ENTRY_POINT_GROUP", "LoadedPlugin", "PluginError", "PluginHost"]
+
+log = structlog.get_logger()
+
+ENTRY_POINT_GROUP = "lumen.plugins"
+# The kernel's own prefixes; no plugin may take them.
+CORE_ROUTE_PREFIXES = frozenset({"/v1/tenants", "/v1/keys", "/v1/audit", "/v1/plugins", "/v1/policy"})
+_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+
+class PluginError(ValueError):
+    """A plugin cannot be loaded as it is; the message names the plugin(s) and the problem."""
+
+
+@dataclass
+class LoadedPlugin:
+    info: PluginInfo
+    module: object
+    hooks: list[str] = field(default_factory=list)
+    routers: list[Router] = field(default_factory=list)
+    route_paths: list[str] = field(default_factory=list)
+    actions: dict[str, ActionSpec] = field(default_factory=dict)
+    scopes: dict[str, str] = field(default_factory=dict)
+    policies: list[PolicySource] = field(default_factory=list)
+    jobs: dict[str, JobSpec] = field(default_factory=dict)
+    events: dict[str, WebhookEventType] = field(default_factory=dict)
+    knowledge: list[KnowledgeSource] = field(default_factory=list)
+    settings_type: type[msgspec.Struct] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+
+class PluginHost:
+    def __init__(self, *, allow: Sequence[str] = (), extra: Iterable[object] = ()) -> None:
+        """`allow`: the operator's allow-list (LUMEN_PLUGINS; empty means every installed plugin).
+        `extra`: plugin objects registered directly (tests, embedding)."""
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, LoadedPlugin] = {}
+        candidates: list[tuple[str | None, object]] = []
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            if allow and entry.name not in allow:
+                continue
+            candidates.append((entry.name, entry.load()))
+        candidates.extend((None, obj) for obj in extra)
+        for entry_name, module in candidates:
+            self._register(entry_name, module)
+        for plugin in self.plugins.values():  # plugins may add hookspecs for one another first
+            for specs in self._call(plugin, "register_hookspecs") or ():
+                self.pm.add_hookspecs(specs)
+        owners: dict[tuple[str, str], str] = {}
+        for plugin in self.plugins.values():
+            self._collect(plugin, owners)
+
+    # --- loading --------------------------------------------------------------------------------------------
+
+    def _register(self, entry_name: str | None, module: object) -> None:
+        impl = getattr(module, "lumen_plugin_info", None)
+        label = entry_name or getattr(module, "__name__", repr(module))
+        if impl is None:
+            raise PluginError(f"plugin {label!r} does not implement lumen_plugin_info()")
+        info = impl()
+        if not isinstance(info, PluginInfo) or not _NAME.match(info.name):
+            raise PluginError(
+                f"plugin {label!r}: lumen_plugin_info() must return a PluginInfo with a name "
+                f"matching {_NAME.pattern}"
+            )
+        if entry_name is not None and entry_name != info.name:
+            raise PluginError(
+                f"plugin {info.name!r} is registered under the entry point {entry_name!r}; "
+                "the two names must be the same"
+            )
+        if info.name in self.plugins:
+            raise PluginError(f"two plugins are named {info.name!r}")
+        self.pm.register(module, name=info.name)
+        self.plugins[info.name] = LoadedPlugin(info=info, module=module)
+
+    def _call(self, plugin: LoadedPlugin, hook: str, **kwargs: Any) -> Any:
+        caller = getattr(self.pm.hook, hook, None)
+        if caller is None:
+            return None
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin.module:
+                if hook not in plugin.hooks:
+                    plugin.hooks.append(hook)
+                return impl.function(**kwargs)
+        return None
+
+    def _claim(self, owners: dict[tuple[str, str], str], kind: str, name: str, plugin: LoadedPlugin) -> None:
+        holder = owners.get((kind, name))
+        if holder is not None:
+            raise PluginError(f"{kind} {name!r} is registered by both {holder!r} and {plugin.name!r}")
+        owners[(kind, name)] = plugin.name
+
+    def _collect(self, plugin: LoadedPlugin, owners: dict[tuple[str, str], str]) -> None:
+        name = plugin.name
+        self._call(plugin, "lumen_plugin_info")
+        for action, spec in (self._call(plugin, "register_actions") or {}).items():
+            if not action.startswith(name + "."):
+                raise PluginError(f"plugin {name!r}: action {action!r} must be named {name}.<verb>")
+            self._claim(owners, "action", action, plugin)
+            plugin.actions[action] = msgspec.structs.replace(
+                spec, plugin=name, platform=False, operator=False
+            )
+        plugin.scopes = dict(self._call(plugin, "register_scopes") or {})
+        for scope in plugin.scopes:
+            self._claim(owners, "scope", scope, plugin)
+        for source in self._call(plugin, "register_policies") or ():
+            self._claim(owners, "policy module", f"{name}/{source.name}", plugin)
+            plugin.policies.append(source)
+        for job in self._call(plugin, "register_jobs") or ():
+            if not job.name.startswith(name + "."):
+                raise PluginError(f"plugin {name!r}: job {job.name!r} must be named {name}.<job>")
+            self._claim(owners, "job", job.name, plugin)
+            plugin.jobs[job.name] = job
+        for event in self._call(plugin, "register_webhook_events") or ():
+            if not event.name.startswith(name + "."):
+                raise PluginError(f"plugin {name!r}: event type {event.name!r} must start with {name}.")
+            self._claim(owners, "webhook event type", event.name, plugin)
+            plugin.events[event.name] = event
+        plugin.knowledge = list(self._call(plugin, "register_knowledge") or ())
+        settings_type = self._call(plugin, "register_settings")
+        if settings_type is not None:
+            if not (isinstance(settings_type, type) and issubclass(settings_type, msgspec.Struct)):
+                raise PluginError(f"plugin {name!r}: register_settings() must return a msgspec.Struct type")
+            try:
+                settings_type()
+            except TypeError as exc:
+                raise PluginError(f"plugin {name!r}: every settings field needs a default ({exc})") from exc
+            plugin.settings_type = settings_type
+        routes = list(self._call(plugin, "register_routes") or ())
+        if routes:
+            router = Router(path="/", route_handlers=routes, opt={"plugin": name})
+            for route in router.routes:
+                self._check_route(plugin, route, owners)
+            plugin.routers.append(router)
+
+    def _check_route(self, plugin: LoadedPlugin, route: Any, owners: dict[tuple[str, str], str]) -> None:
+        name = plugin.name
+        parts = route.path.split("/")
+        prefix = "/".join(parts[:3])
+        if len(parts) < 3 or parts[1] != "v1" or not parts[2]:
+            raise PluginError(f"plugin {name!r}: route {route.path} must live under /v1/<prefix>")
+        if prefix in CORE_ROUTE_PREFIXES:
+            raise PluginError(f"plugin {name!r}: route prefix {prefix} belongs to Lumen's core")
+        holder = owners.get(("route prefix", prefix))
+        if holder is not None and holder != name:
+            raise PluginError(f"route prefix {prefix!r} is registered by both {holder!r} and {name!r}")
+        owners[("route prefix", prefix)] = name
+        plugin.route_paths.append(route.path)
+        if not isinstance(route, HTTPRoute):
+            return
+        for handler in route.route_handlers:
+            action = handler.opt.get("action")
+            if handler.http_methods == {"OPTIONS"}:
+                continue
+            if action not in plugin.actions:
+                raise PluginError(
+                    f"plugin {name!r}: {sorted(handler.http_methods)} {route.path} names action "
+                    f"{action!r}, which the plugin does not register"
+                )
+
+    # --- what the app needs -------------------------------------------------------------------------------
+
+    @property
+    def routers(self) -> list[Router]:
+        return [router for plugin in self.plugins.values() for router in plugin.routers]
+
+    @property
+    def defaults(self) -> Mapping[str, bool]:
+        return {name: plugin.info.default_enabled for name, plugin in self.plugins.items()}
+
+    def implemented_hooks(self, plugin: LoadedPlugin) -> list[str]:
+        return sorted(
+            name
+            for name in dir(self.pm.hook)
+            if not name.startswith("_")
+            and any(impl.plugin is plugin.module for impl in getattr(self.pm.hook, name).get_hookimpls())
+        )
+
+    async def _each(self, hook: str, make: Any, *, contain: bool) -> None:
+        for plugin in self.plugins.values():
+            try:
+                result = self._call(plugin, hook, context=make(plugin.name))
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                if not contain:
+                    raise
+                # After a commit the change stands; a plugin's follow-up failing is logged, not raised.
+                log.error("plugins.hook_failed", plugin=plugin.name, hook=hook, error_type=type(exc).__name__)
+
+    async def startup(self, settings: Any) -> None:
+        await self._each(
+            "startup", lambda name: StartupContext(plugin=name, settings=settings), contain=False
+        )
+
+    async def tenant_provisioned(self, tenant_id: Any) -> None:
+        await self._each(
+            "tenant_provisioned",
+            lambda name: TenantEventContext(plugin=name, tenant_id=tenant_id),
+            contain=True,
+        )
+
+    async def tenant_deleted(self, tenant_id: Any) -> None:
+        await self._each(
+            "tenant_deleted", lambda name: TenantEventContext(plugin=name, tenant_id=tenant_id), contain=True
+        )

@@ -1,0 +1,67 @@
+"""Public types a plugin returns from its hooks or receives from Lumen. Stable API: change with care."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "JobSpec",
+    "KnowledgeSource",
+    "PluginInfo",
+    "PolicySource",
+    "StartupContext",
+    "TenantEventContext",
+    "WebhookEventType",
+]
+
+
+class PluginInfo(msgspec.Struct, frozen=True, kw_only=True):
+    name: str  # lower-case, [a-z][a-z0-9_]*; also the prefix of its actions, jobs and events
+    version: str
+    description: str = ""
+    # Built-in domain plugins are on for every tenant until it turns them off; partner plugins are off
+    # until a tenant turns them on.
+    default_enabled: bool = False
+
+
+class PolicySource(msgspec.Struct, frozen=True, kw_only=True):
+    name: str  # file name, e.g. "authz.rego" or "authz_test.rego"; stored as "<plugin>/<name>"
+    source: str
+
+
+class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
+    name: str  # "<plugin>.<job>"
+    function: Callable[..., Any]
+    description: str = ""
+
+
+class WebhookEventType(msgspec.Struct, frozen=True, kw_only=True):
+    name: str  # "<plugin>.<thing>.<happened>"
+    description: str
+    # JSON Schema of the event's `data` (published in the OpenAPI `webhooks` section).
+    schema: dict[str, Any] = msgspec.field(default_factory=dict)
+    contains_phi: bool = False
+
+
+class KnowledgeSource(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    version: str
+    description: str
+    # Where the facts come from (FDA label, CFR section, guidance...) and when they were last reviewed.
+    provenance: str
+    reviewed: str  # ISO date
+    entries: int = 0
+
+
+class StartupContext(msgspec.Struct, frozen=True, kw_only=True):
+    plugin: str
+    settings: Any  # lumen.core.settings.Settings (read-only)
+
+
+class TenantEventContext(msgspec.Struct, frozen=True, kw_only=True):
+    plugin: str
+    tenant_id: uuid.UUID
