@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lumen.core.auth.principal import Principal
 from lumen.core.auth.service import forget_keys_after_commit
 from lumen.core.db.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from lumen.core.db.unit_of_work import unit_of_work
 from lumen.core.http.dependencies import Caller, DbSession
+from lumen.core.plugins.host import PluginHost
 from lumen.tenants.models import ApiKey, Tenant
 from lumen.tenants.schemas import (
     KeyCreate,
@@ -35,6 +37,16 @@ Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Page size
 Cursor = Annotated[
     str | None, QueryParameter(max_length=200, description="`next_cursor` of the previous page.")
 ]
+
+
+def _after_commit(request: Request[Any, Any, Any], hook: str, tenant_id: uuid.UUID) -> None:
+    """Tell the plugins (tenant_provisioned / tenant_deleted) once the change is durable."""
+    host: PluginHost = request.app.state.plugins
+
+    async def notify() -> None:
+        await getattr(host, hook)(tenant_id)
+
+    unit_of_work(request.scope).after_commit(notify)
 
 
 def tenant_out(t: Tenant) -> TenantOut:
@@ -80,8 +92,12 @@ class TenantController(Controller):
         summary="Create a tenant",
         status_code=HTTP_201_CREATED,
     )
-    async def create(self, data: JSONBody[TenantCreate], session: DbSession) -> TenantOut:
-        return tenant_out(await TenantService(session).create(slug=data.slug, name=data.name))
+    async def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[TenantCreate], session: DbSession
+    ) -> TenantOut:
+        tenant = await TenantService(session).create(slug=data.slug, name=data.name)
+        _after_commit(request, "tenant_provisioned", tenant.id)
+        return tenant_out(tenant)
 
     @get(
         "/",
@@ -138,6 +154,7 @@ class TenantController(Controller):
     ) -> None:
         await TenantService(session).delete(tenant_id)
         forget_keys_after_commit(request.scope, tenant_id=tenant_id)
+        _after_commit(request, "tenant_deleted", tenant_id)
 
     @post(
         "/{tenant_id:uuid}/keys",

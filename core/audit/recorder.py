@@ -137,7 +137,11 @@ class AuditMiddleware(ASGIMiddleware):
         await next_app(scope, read, tee)
         if status == 403 or status >= 500:
             outcome: Outcome = "denied" if status == 403 else "error"
-            await self._record_failure(scope, audit, audit.stamp(automatic(outcome, None), outcome))
+            entry = audit.stamp(automatic(outcome, None), outcome)
+            incident = scope.get("state", {}).get("incident_id")
+            if incident:
+                entry.details["incident_id"] = incident
+            await self._record_failure(scope, audit, entry)
 
     async def _record_failure(self, scope: Scope, audit: RequestAudit, entry: AuditEntry) -> None:
         """The request's own transaction rolls back; its denied/error record commits on its own."""

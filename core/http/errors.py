@@ -4,6 +4,7 @@ renders them. Bad input is a 4xx that names the field; anything unexpected is a 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -207,12 +208,25 @@ _UNSTORABLE = frozenset(
 
 
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    log.error("http.unhandled_error", error_type=type(exc).__name__, path=request.url.path, exc_info=exc)
+    """Contain the failure: a 500 that names an incident id (in the log with the trace), never the trace."""
+    incident_id = uuid.uuid4().hex
+    handler = request.scope.get("route_handler")
+    plugin = getattr(handler, "opt", {}).get("plugin")
+    log.error(
+        "http.unhandled_error",
+        incident_id=incident_id,
+        plugin=plugin,
+        error_type=type(exc).__name__,
+        path=request.url.path,
+        exc_info=exc,
+    )
     problem = LumenProblem(
-        "An internal error occurred; quote the request id to support.",
+        f"An internal error occurred (incident {incident_id}); quote it and the request id to support.",
         slug="internal-error",
         status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+        extra={"incident_id": incident_id},
     )
+    request.scope.setdefault("state", {})["incident_id"] = incident_id
     return problem.to_response(request)
 
 
