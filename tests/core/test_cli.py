@@ -3,84 +3,21 @@ restart on the same data dir that finds everything where it was left."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lumen.core.settings import Settings
+from tests.live_server import LUMEN, Server
 
 pytestmark = pytest.mark.e2e
 
-LUMEN = [sys.executable, "-m", "lumen.core.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, fresh_dir: str, env: dict[str, str]) -> None:
-        self.fresh_dir, self.env = fresh_dir, env
-        self.port = _free_port()
-        self.log = Path(fresh_dir) / f"serve-{self.port}.log"
-        self.proc = subprocess.Popen(
-            [*LUMEN, "serve", "--port", str(self.port), "--data-dir", fresh_dir],
-            env=env,
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()[-2000:]
-            try:
-                if self.request("GET", "/readyz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError("lumen serve not ready in 60 s: " + self.log.read_text()[-2000:])
-
-    def request(
-        self, method: str, path: str, body: object = None, key: str | None = None
-    ) -> tuple[int, object]:
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"content-type": "application/json"} if data else {}
-        if key:
-            headers["authorization"] = f"Bearer {key}"
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", data=data, method=method, headers=headers
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310 - loopback only
-                return r.status, json.loads(r.read() or b"null")
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"null")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                raise
-        return self.proc.returncode
 
 
 @pytest.fixture
