@@ -348,6 +348,57 @@ def audit_verify(tenant_ref: str | None, data_dir: str | None) -> None:
         sys.exit(1)
 
 
+@audit.command("purge")
+@click.option(
+    "--before",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Remove records that occurred before this date (UTC), e.g. 2020-01-01.",
+)
+@click.option("--tenant", "tenant_ref", default=None, help="Tenant id or slug (default: every chain).")
+@click.confirmation_option(prompt="Audit records are evidence. Remove them for good?")
+@data_dir_option
+def audit_purge(before: Any, tenant_ref: str | None, data_dir: str | None) -> None:
+    """The retention job: delete audit records older than --before, as the database owner.
+
+    Each chain is re-anchored at its last removed record, so it still verifies. This is the only way past
+    the append-only trigger (docs/audit.md). Export the trail first if you must keep it.
+    """
+    from datetime import UTC
+
+    cutoff = before.replace(tzinfo=UTC)
+
+    async def work(resolved: Settings) -> list[tuple[str, int]]:
+        from lumen.core.audit.service import purge_before
+        from lumen.core.db.session import Database
+        from lumen.core.tenancy.context import PLATFORM, Scope
+        from lumen.tenants.repository import TenantRepository
+
+        owner = Database(resolved.database, url=resolved.database.owner_url or resolved.database.url)
+        removed: list[tuple[str, int]] = []
+        try:
+            async with owner.transaction(PLATFORM) as session:
+                if tenant_ref is not None:
+                    chains: list[tuple[str, Any]] = [(tenant_ref, await _resolve_tenant(session, tenant_ref))]
+                else:
+                    page, cursor, chains = None, None, []
+                    while True:
+                        page, cursor = await TenantRepository(session).list(cursor=cursor, limit=200)
+                        chains.extend((t.slug, t.id) for t in page)
+                        if cursor is None:
+                            break
+                    removed.append(("(platform)", await purge_before(session, None, cutoff)))
+            for name, tenant_id in chains:
+                async with owner.transaction(Scope.tenant(tenant_id)) as session:
+                    removed.append((name, await purge_before(session, tenant_id, cutoff)))
+        finally:
+            await owner.dispose()
+        return removed
+
+    for name, count in _guarded(lambda: _run_with_db(_settings(data_dir), work)):
+        click.echo(f"{name:<24} {count:>8} records removed")
+
+
 @audit.command("verify-export")
 @click.argument("export_file", type=click.File("rb"))
 @click.option("--public-key", required=True, help="Base64 Ed25519 key from /.well-known/lumen-audit-key.")

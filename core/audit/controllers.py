@@ -13,9 +13,9 @@ from litestar.params import QueryParameter
 from litestar.response import Stream
 from sqlalchemy import select
 
-from lumen.core.audit.models import AuditEvent
+from lumen.core.audit.models import AuditEvent, AuditHead
 from lumen.core.audit.schemas import AuditEventOut, AuditPage, PublicKeyOut
-from lumen.core.audit.service import ChainReport, verify_chain
+from lumen.core.audit.service import GENESIS, ChainReport, verify_chain
 from lumen.core.audit.signing import AuditSigner
 from lumen.core.auth.principal import Principal
 from lumen.core.db.base import utcnow
@@ -47,6 +47,12 @@ def event_out(e: AuditEvent) -> AuditEventOut:
         details=dict(e.details),
         prev_hash=e.prev_hash.hex(),
         hash=e.hash.hex(),
+    )
+
+
+def _head(principal: Principal) -> Any:
+    return (
+        (AuditHead.tenant_id == principal.tenant_id) if principal.tenant_id else AuditHead.tenant_id.is_(None)
     )
 
 
@@ -134,6 +140,8 @@ class AuditController(Controller):
 async def _export_lines(db: Database, signer: AuditSigner, principal: Principal) -> AsyncIterator[bytes]:
     count, head = 0, None
     async with db.transaction(principal.scope) as session:
+        anchor = (await session.scalars(select(AuditHead).where(_head(principal)))).one_or_none()
+        base_seq, base_hash = (anchor.base_seq, anchor.base_hash) if anchor else (0, GENESIS)
         result = await session.stream_scalars(
             select(AuditEvent)
             .where(_chain(principal))
@@ -147,6 +155,9 @@ async def _export_lines(db: Database, signer: AuditSigner, principal: Principal)
         "tenant_id": str(principal.tenant_id) if principal.tenant_id else None,
         "count": count,
         "head_hash": head.hex() if head else None,
+        # Where the chain starts after retention purges: the first record links to base_hash.
+        "base_seq": base_seq,
+        "base_hash": base_hash.hex(),
         "exported_at": utcnow().isoformat(),
         "key_id": signer.key_id,
     }

@@ -26,7 +26,8 @@ def _canonical(line: dict[str, Any]) -> bytes:
 
 
 def verify_export(lines: Iterable[bytes | str], public_key_b64: str) -> ChainReport:
-    checked, prev, expected_seq = 0, GENESIS.hex(), 1
+    checked, prev, expected_seq = 0, "", 0
+    first: tuple[int, str] | None = None  # (seq, prev_hash) of the first record: checked against the anchor
     checkpoint: dict[str, Any] | None = None
     signature = ""
 
@@ -42,6 +43,9 @@ def verify_export(lines: Iterable[bytes | str], public_key_b64: str) -> ChainRep
             continue
         if checkpoint is not None:
             return bad(int(line.get("seq", 0)), "records after the checkpoint")
+        if first is None:
+            first = (int(line["seq"]), str(line["prev_hash"]))
+            expected_seq, prev = first
         if line["seq"] != expected_seq:
             return bad(expected_seq, f"sequence gap: expected {expected_seq}, found {line['seq']}")
         if line["prev_hash"] != prev:
@@ -53,6 +57,11 @@ def verify_export(lines: Iterable[bytes | str], public_key_b64: str) -> ChainRep
         return bad(expected_seq, "no signed checkpoint: the export is truncated")
     if not verify_signature(public_key_b64, msgspec.json.encode(checkpoint, order="sorted"), signature):
         return bad(expected_seq, "checkpoint signature does not verify with this public key")
-    if checkpoint["count"] != checked or (checkpoint["head_hash"] or GENESIS.hex()) != prev:
+    base_seq, base_hash = int(checkpoint.get("base_seq", 0)), str(checkpoint.get("base_hash", GENESIS.hex()))
+    if first is not None and first != (base_seq + 1, base_hash):
+        return bad(
+            first[0], "the first record does not start where the signed checkpoint says the chain starts"
+        )
+    if checkpoint["count"] != checked or (checkpoint["head_hash"] or base_hash) != (prev or base_hash):
         return bad(expected_seq, "records do not match the signed checkpoint (count or head hash)")
     return ChainReport(ok=True, checked=checked)

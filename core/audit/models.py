@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, LargeBinary, String
+from sqlalchemy import BigInteger, Index, LargeBinary, String, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -62,3 +62,9 @@ class AuditHead(Base):
     tenant_id: Mapped[uuid.UUID | None]
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # The retention job's anchor: records up to base_seq were purged; the first kept record links to
+    # base_hash. (0 and the genesis hash while nothing was purged.)
+    base_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    base_hash: Mapped[bytes] = mapped_column(
+        LargeBinary(32), default=b"\x00" * 32, server_default=text("'\\x" + "00" * 32 + "'::bytea")
+    )

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -178,7 +178,11 @@ async def _stream(session: AsyncSession, tenant_id: uuid.UUID | None) -> AsyncIt
 
 async def verify_chain(session: AsyncSession, tenant_id: uuid.UUID | None) -> ChainReport:
     """Walk the chain in seq order; name the first record that was edited, deleted, inserted or reordered."""
-    expected_seq, prev, checked = 1, GENESIS, 0
+    head_filter = (AuditHead.tenant_id == tenant_id) if tenant_id else AuditHead.tenant_id.is_(None)
+    head = (await session.scalars(select(AuditHead).where(head_filter))).one_or_none()
+    # After a retention purge the chain starts past its anchor, linked to the last purged record's hash.
+    base_seq, base_hash = (head.base_seq, head.base_hash) if head is not None else (0, GENESIS)
+    expected_seq, prev, checked = base_seq + 1, base_hash, 0
 
     def bad(record: AuditEvent | None, reason: str, seq: int) -> ChainReport:
         where: dict[str, Any] = {"seq": seq, "reason": reason}
@@ -203,12 +207,35 @@ async def verify_chain(session: AsyncSession, tenant_id: uuid.UUID | None) -> Ch
         if record_hash(record) != record.hash:
             return bad(record, "content does not match its hash (the record was edited)", record.seq)
         prev, expected_seq, checked = record.hash, expected_seq + 1, checked + 1
-    head_filter = (AuditHead.tenant_id == tenant_id) if tenant_id else AuditHead.tenant_id.is_(None)
-    head = (await session.scalars(select(AuditHead).where(head_filter))).one_or_none()
-    if head is not None and (head.seq != checked or head.hash != prev):
+    if head is not None and (head.seq != base_seq + checked or head.hash != prev):
         return bad(
             None,
-            f"chain ends at {checked} but its head records {head.seq} (records at the end were deleted)",
-            checked + 1,
+            f"chain ends at {base_seq + checked} but its head records {head.seq} "
+            "(records at the end were deleted)",
+            base_seq + checked + 1,
         )
     return ChainReport(ok=True, checked=checked)
+
+
+async def purge_before(session: AsyncSession, tenant_id: uuid.UUID | None, before: datetime) -> int:
+    """The retention job: delete one chain's records older than `before`, re-anchoring the chain so that it
+    still verifies. Must run as the table owner; the trigger admits the DELETE only in this transaction
+    (SET LOCAL lumen.audit_retention). Returns how many records were removed."""
+    chain = (AuditEvent.tenant_id == tenant_id) if tenant_id else AuditEvent.tenant_id.is_(None)
+    last = (
+        await session.scalars(
+            select(AuditEvent)
+            .where(chain, AuditEvent.occurred_at < before)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    if last is None:
+        return 0
+    head = await AuditTrail(session, tenant_id)._lock_head()
+    await session.execute(text("SELECT set_config('lumen.audit_retention', 'on', true)"))
+    removed = await session.execute(delete(AuditEvent).where(chain, AuditEvent.seq <= last.seq))
+    head.base_seq, head.base_hash = last.seq, last.hash
+    await session.execute(text("SELECT set_config('lumen.audit_retention', '', true)"))
+    await session.flush()
+    return int(removed.rowcount or 0)  # type: ignore[attr-defined]

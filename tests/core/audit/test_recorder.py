@@ -6,6 +6,7 @@ import httpx
 import msgspec
 
 from lumen.core.audit.export import verify_export
+from lumen.core.settings import Settings
 from tests.conftest import TenantHandle, assert_problem, bearer, create_tenant, platform_headers
 
 
@@ -126,3 +127,31 @@ async def test_audit_needs_its_scope(client: httpx.AsyncClient, tenant_a: Tenant
         "/v1/keys", json={"name": "r", "scopes": ["keys:read"]}, headers=tenant_a.headers
     )
     assert_problem(await client.get("/v1/audit", headers=bearer(reader.json()["key"])), 403)
+
+
+async def test_export_after_retention_still_verifies(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, settings: Settings
+) -> None:
+    from lumen.core.audit.service import purge_before
+    from lumen.core.db.base import utcnow
+    from lumen.core.db.session import Database
+    from lumen.core.tenancy.context import Scope
+
+    for i in range(2):
+        await client.post("/v1/keys", json={"name": f"old{i}", "scopes": ["admin"]}, headers=tenant_a.headers)
+    cutoff = utcnow()
+    await client.post("/v1/keys", json={"name": "new", "scopes": ["admin"]}, headers=tenant_a.headers)
+    owner = Database(settings.database, url=settings.database.owner_url)
+    try:
+        async with owner.transaction(Scope.tenant(tenant_a.id)) as session:
+            assert await purge_before(session, tenant_a.id, cutoff) == 2
+    finally:
+        await owner.dispose()
+    lines = (await client.get("/v1/audit/export", headers=tenant_a.headers)).content.splitlines()
+    public = (await client.get("/.well-known/lumen-audit-key")).json()["public_key"]
+    report = verify_export(lines, public)
+    assert report.ok, report.first_bad
+    assert report.checked == 1
+    assert msgspec.json.decode(lines[-1])["checkpoint"]["base_seq"] == 2
+    # Dropping the first kept record is still caught, anchor or not.
+    assert not verify_export(lines[1:], public).ok

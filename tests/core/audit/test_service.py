@@ -173,3 +173,35 @@ async def test_chains_of_tenants_are_separate(
             )
         ).scalar_one()
     assert seen == 0
+
+
+async def test_retention_purge_reanchors_the_chain(settings: Settings, database: Database) -> None:
+    """The documented retention job is the one way past the trigger, and the chain still verifies."""
+    from lumen.core.audit.service import purge_before
+
+    tenant = uuid.uuid4()
+    await _append(database, tenant, 3)
+    cutoff = utcnow()
+    await _append(database, tenant, 2)
+    owner = Database(settings.database, url=settings.database.owner_url)
+    try:
+        async with owner.transaction(Scope.tenant(tenant)) as session:
+            assert await purge_before(session, tenant, cutoff) == 3
+    finally:
+        await owner.dispose()
+    report = await _verify(database, tenant)
+    assert report.ok, report.first_bad
+    assert report.checked == 2
+    await _append(database, tenant, 1)  # appends continue from the head
+    assert (await _verify(database, tenant)).checked == 3
+
+
+async def test_application_role_cannot_purge(database: Database) -> None:
+    from lumen.core.audit.service import purge_before
+
+    tenant = uuid.uuid4()
+    await _append(database, tenant, 2)
+    with pytest.raises(Exception, match="permission denied"):
+        async with database.transaction(Scope.tenant(tenant)) as session:
+            await purge_before(session, tenant, utcnow())
+    assert (await _verify(database, tenant)).checked == 2
