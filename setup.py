@@ -9,6 +9,8 @@ from pathlib import Path
 from setuptools import setup
 
 ROOTS = ("core", "plugins", "tenants", "inference", "training", "migrations")
+# Example partner plugins are packages of their own (pip install -e plugins/examples/<name>), not lumen's.
+EXCLUDED = (Path("plugins") / "examples",)
 
 
 def discover() -> tuple[list[str], dict[str, str]]:
@@ -19,6 +21,8 @@ def discover() -> tuple[list[str], dict[str, str]]:
         for init in sorted(Path(root).rglob("__init__.py")):
             parts = init.parent.parts
             if any(p.startswith(".") or p == "__pycache__" for p in parts):
+                continue
+            if any(init.parent.is_relative_to(excluded) for excluded in EXCLUDED):
                 continue
             packages.append("lumen." + ".".join(parts))
     return packages, package_dir

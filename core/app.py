@@ -41,7 +41,7 @@ from lumen.core.policy.actions import KERNEL_ACTIONS, ActionSpec
 from lumen.core.policy.controllers import TenantPolicyController
 from lumen.core.policy.engine import create_engine
 from lumen.core.policy.guard import authorize
-from lumen.core.policy.policy_set import core_policy_set
+from lumen.core.policy.policy_set import DATA_ROOT, core_policy_set
 from lumen.core.settings import Settings, load_settings
 from lumen.core.tenancy.config import TenantConfigCache
 from lumen.core.tenancy.invalidation import InvalidationBus
@@ -97,7 +97,15 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             actions[action] = spec
             policy_set.add_action(action, spec, origin=plugin.name)
         for source in plugin.policies:
-            policy_set.add_module(f"{plugin.name}/{source.name}", source.source, origin=plugin.name)
+            try:
+                policy_set.add_module(
+                    f"{plugin.name}/{source.name}",
+                    source.source,
+                    origin=plugin.name,
+                    package_root=f"{DATA_ROOT}.ext.{plugin.name}",
+                )
+            except ValueError as exc:  # a parse error or a package outside the plugin's own
+                raise PluginError(str(exc)) from exc
     policy_engine = create_engine(settings, policy_set)
     authenticator = KeyAuthenticator(
         db, _platform_key(settings), cache_seconds=settings.server.auth_cache_seconds, bus=bus

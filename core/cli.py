@@ -435,6 +435,44 @@ def policy_test() -> None:
         sys.exit(1)
 
 
+@main.group()
+def plugins() -> None:
+    """Installed plugins (the `lumen.plugins` entry points)."""
+
+
+@plugins.command("list")
+def plugins_list() -> None:
+    """Show each plugin's version, default, hooks, routes and actions.
+
+    Loads the installed plugins (those LUMEN_PLUGINS allows, if set) and checks them as `lumen serve` would,
+    without starting any server or database. Exits 1 if one cannot be loaded.
+    """
+    from importlib.metadata import entry_points
+
+    from lumen.core.plugins.host import ENTRY_POINT_GROUP, PluginError, PluginHost
+
+    settings = _settings(None)
+    installed = {entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)}
+    for name in sorted(set(settings.plugins) - installed):
+        click.echo(f"warning: LUMEN_PLUGINS names {name!r}, which is not installed", err=True)
+    try:
+        host = PluginHost(allow=settings.plugins)
+    except PluginError as exc:  # the same check `lumen serve` would fail at start-up
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if not host.plugins:
+        click.echo("no plugins installed" if not settings.plugins else "no allowed plugin is installed")
+        return
+    for name, plugin in sorted(host.plugins.items()):
+        default = "on" if plugin.info.default_enabled else "off"
+        click.echo(f"{name}  {plugin.info.version}  (default: {default} for every tenant)")
+        if plugin.info.description:
+            click.echo(f"  {plugin.info.description}")
+        click.echo(f"  hooks:   {', '.join(host.implemented_hooks(plugin)) or '-'}")
+        click.echo(f"  routes:  {', '.join(sorted(plugin.route_paths)) or '-'}")
+        click.echo(f"  actions: {', '.join(sorted(plugin.actions)) or '-'}")
+
+
 async def _resolve_tenant(session: Any, ref: str) -> uuid.UUID:
     from lumen.core.http.errors import NotFound
     from lumen.tenants.repository import TenantRepository

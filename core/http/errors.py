@@ -124,7 +124,21 @@ class Forbidden(LumenProblem):
 
 
 class UnprocessableEntity(LumenProblem):
+    """A 422 whatever its slug: `slug="validation-error"` (whose default status is 400, for bodies that do not
+    decode) still answers 422 for a well-formed value that names something that does not exist."""
+
     slug = "unprocessable"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        slug: str | None = None,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail, slug=slug, status_code=status_code or 422, headers=headers, extra=extra)
 
 
 def _explain(message: str) -> str:

@@ -2,7 +2,9 @@
 points (built-in plugins too), their registrations collected and checked at start-up.
 
 Start-up fails, naming both plugins, when two claim the same route prefix, action, scope, job, webhook event
-type or policy module; and naming the plugin when a route names no action or an action it did not register.
+type or policy module; and naming the plugin when a route names no action or an action it did not register,
+or when the plugin takes the name of one of the kernel's own areas (`keys`, `audit`...), which would make its
+actions look like the kernel's.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import structlog
 from litestar import Router
 from litestar.routes import HTTPRoute
 
-from lumen.core.policy.actions import ActionSpec
+from lumen.core.policy.actions import KERNEL_ACTIONS, ActionSpec
 from lumen.plugins.sdk import hookspecs
 from lumen.plugins.sdk.types import (
     JobSpec,
@@ -32,7 +34,14 @@ from lumen.plugins.sdk.types import (
     WebhookEventType,
 )
 
-__all__ = ["CORE_ROUTE_PREFIXES", "ENTRY_POINT_GROUP", "LoadedPlugin", "PluginError", "PluginHost"]
+__all__ = [
+    "CORE_ROUTE_PREFIXES",
+    "ENTRY_POINT_GROUP",
+    "RESERVED_NAMES",
+    "LoadedPlugin",
+    "PluginError",
+    "PluginHost",
+]
 
 log = structlog.get_logger()
 
@@ -40,6 +49,11 @@ ENTRY_POINT_GROUP = "lumen.plugins"
 # The kernel's own prefixes; no plugin may take them.
 CORE_ROUTE_PREFIXES = frozenset({"/v1/tenants", "/v1/keys", "/v1/audit", "/v1/plugins", "/v1/policy"})
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+# A plugin's name prefixes its actions, jobs and events; the kernel's own areas are not available.
+RESERVED_NAMES = frozenset(
+    {prefix.split("/")[2] for prefix in CORE_ROUTE_PREFIXES}
+    | {action.split(".")[0] for action in KERNEL_ACTIONS}
+)
 
 
 class PluginError(ValueError):
@@ -101,6 +115,8 @@ class PluginHost:
                 f"plugin {label!r}: lumen_plugin_info() must return a PluginInfo with a name "
                 f"matching {_NAME.pattern}"
             )
+        if info.name in RESERVED_NAMES:
+            raise PluginError(f"plugin {label!r}: the name {info.name!r} is one of Lumen's own areas")
         if entry_name is not None and entry_name != info.name:
             raise PluginError(
                 f"plugin {info.name!r} is registered under the entry point {entry_name!r}; "

@@ -65,7 +65,8 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     if decision.allow:
         return
     extra = {"decision_id": decision.id, "reasons": list(decision.reasons)}
-    if spec is not None and spec.plugin is not None and spec.plugin not in enabled:
+    plugin = spec.plugin if spec is not None else None
+    if plugin is not None and not principal.is_platform and plugin not in enabled:
         raise NotFound("Not found.")  # a disabled plugin's routes do not exist for this tenant
     if spec is not None and spec.platform and not principal.is_platform:
         raise LumenProblem(

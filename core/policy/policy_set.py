@@ -57,9 +57,15 @@ class PolicySet:
 
     # --- registration ---------------------------------------------------------------------------------------
 
-    def add_module(self, name: str, source: str, *, origin: str = "core") -> None:
+    def add_module(
+        self, name: str, source: str, *, origin: str = "core", package_root: str | None = None
+    ) -> None:
         """Register a Rego module (``*_test.rego`` files are Rego unit tests, run by ``lumen policy test``
-        and never evaluated for decisions). The module is parsed now, so a syntax error names its file."""
+        and never evaluated for decisions). The module is parsed now, so a syntax error names its file.
+
+        ``package_root``: the package a decision module must be in (or below). A plugin's modules are held to
+        ``lumen.ext.<plugin>``: Rego merges every module of one package, so a module in ``lumen.authz`` could
+        add grants, and one in another plugin's package would silently merge with it."""
         if not name.endswith(".rego"):
             raise ValueError(f"policy module {name!r} from {origin!r}: the name must end in .rego")
         existing = self._modules.get(name)
@@ -71,6 +77,16 @@ class PolicySet:
         if package != DATA_ROOT and not package.startswith(DATA_ROOT + "."):
             raise ValueError(
                 f"policy module {name!r} from {origin!r}: package {package} is outside `{DATA_ROOT}`"
+            )
+        if (
+            package_root is not None
+            and not name.endswith(_TEST_SUFFIX)
+            and package != package_root
+            and not package.startswith(package_root + ".")
+        ):
+            raise ValueError(
+                f"policy module {name!r} from {origin!r}: package {package} must be {package_root} "
+                "or a package below it"
             )
         document = package.split(".")[1] if "." in package else None
         if document is not None and document in self._data:

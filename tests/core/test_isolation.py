@@ -1,6 +1,7 @@
 """The isolation matrix, generated from the app's own route table: tenant B's key on tenant A's object is a
 404 on every route that takes an id, and no list shows B another tenant's rows. A new route is covered the
-moment it exists; a route whose id this file cannot make fails the test until a factory is added below."""
+moment it exists; a route whose id this file cannot make fails the test until a factory is added below.
+A plugin's routes are checked with the plugin enabled for both tenants (disabled, everything is a 404)."""
 
 from __future__ import annotations
 
@@ -42,9 +43,19 @@ class RouteCase:
     template: str  # e.g. /v1/keys/{key_id}
     params: tuple[str, ...]
     platform_only: bool
+    # A plugin's route: the plugin is enabled for both tenants first, or every answer would be a 404.
+    plugin: str | None = None
+    # Required query parameters: the answer is computed from input (e.g. a conversion), not a list of rows.
+    needs_input: bool = False
 
     def __str__(self) -> str:
         return f"{self.method} {self.template}"
+
+
+def _needs_input(app: Litestar, template: str, method: str) -> bool:
+    item = (app.openapi_schema.paths or {}).get(template)
+    operation = getattr(item, method.lower(), None)
+    return any(p.required and p.param_in == "query" for p in getattr(operation, "parameters", None) or [])
 
 
 def _cases(app: Litestar) -> list[RouteCase]:
@@ -58,7 +69,16 @@ def _cases(app: Litestar) -> list[RouteCase]:
                 # Object ids only: `{name}` of a plugin names something global, not a tenant's row.
                 params = tuple(p for p in re.findall(r"\{(\w+)\}", template) if p.endswith("_id"))
                 spec = KERNEL_ACTIONS.get(handler.opt.get("action", ""))
-                cases.append(RouteCase(method, template, params, bool(spec and spec.platform)))
+                cases.append(
+                    RouteCase(
+                        method,
+                        template,
+                        params,
+                        bool(spec and spec.platform),
+                        plugin=handler.opt.get("plugin"),
+                        needs_input=_needs_input(app, template, method),
+                    )
+                )
     return cases
 
 
@@ -75,7 +95,17 @@ def _route_cases() -> list[RouteCase]:
 
 ROUTES = _route_cases()
 ID_ROUTES = [c for c in ROUTES if c.params]
-LIST_ROUTES = [c for c in ROUTES if "{" not in c.template and c.method == "GET" and not c.platform_only]
+LIST_ROUTES = [
+    c
+    for c in ROUTES
+    if "{" not in c.template and c.method == "GET" and not c.platform_only and not c.needs_input
+]
+
+
+async def _enable_plugin(client: httpx.AsyncClient, case: RouteCase, *tenants: TenantHandle) -> None:
+    for tenant in tenants if case.plugin else ():
+        r = await client.put(f"/v1/plugins/{case.plugin}", json={"enabled": True}, headers=tenant.headers)
+        assert r.status_code == 200, r.text
 
 
 def test_matrix_covers_the_kernel_routes() -> None:
@@ -93,6 +123,7 @@ def test_matrix_covers_the_kernel_routes() -> None:
 async def test_other_tenants_object_is_not_found(client: httpx.AsyncClient, case: RouteCase) -> None:
     owner = await create_tenant(client)
     intruder = await create_tenant(client)
+    await _enable_plugin(client, case, owner, intruder)
     missing = [p for p in case.params if p not in FACTORIES]
     assert not missing, f"{case}: add a factory for {missing} to tests/core/test_isolation.py"
     ids = {p: await FACTORIES[p](client, owner) for p in case.params}
@@ -122,6 +153,7 @@ async def test_lists_never_show_another_tenants_rows(client: httpx.AsyncClient, 
     owner = await create_tenant(client)
     owned = await _key_of(client, owner)
     viewer = await create_tenant(client)
+    await _enable_plugin(client, case, owner, viewer)
     response = await client.get(case.template, headers=viewer.headers)
     assert response.status_code == 200, response.text
     assert str(owner.id) not in response.text

@@ -107,6 +107,27 @@ def test_modules_live_under_lumen() -> None:
         PolicySet().add_module("x.txt", MODULE)
 
 
+def test_a_package_root_keeps_decision_modules_inside_it() -> None:
+    """Rego merges every module of one package: a plugin's module in `lumen.authz` could add grants."""
+    policy_set = core_policy_set()
+    root = "lumen.ext.audit"
+    policy_set.add_module("audit/a.rego", MODULE, origin="audit", package_root=root)
+    below = MODULE.replace("lumen.ext.audit", "lumen.ext.audit.extra")
+    policy_set.add_module("audit/b.rego", below, origin="audit", package_root=root)
+    for package in ("lumen.authz", "lumen.ext.other", "lumen.ext.auditx"):
+        with pytest.raises(ValueError, match=re.escape(f"from 'audit': package {package} must be {root}")):
+            policy_set.add_module(
+                "audit/c.rego", MODULE.replace("lumen.ext.audit", package), origin="audit", package_root=root
+            )
+
+
+def test_a_package_root_leaves_rego_unit_tests_alone() -> None:
+    """Unit tests never take part in decisions, so they may sit outside `lumen.ext` (where the core policy
+    would otherwise iterate them)."""
+    source = 'package lumen.audit_test\n\nimport rego.v1\n\ntest_nothing if true\n'
+    core_policy_set().add_module("audit/a_test.rego", source, origin="audit", package_root="lumen.ext.audit")
+
+
 def test_version_covers_modules_and_data_but_not_tests() -> None:
     base = core_policy_set().version
     assert base == core_policy_set().version and len(base) == 16
