@@ -22,7 +22,6 @@ from lumen.core.audit.recorder import AuditMiddleware
 from lumen.core.audit.signing import load_or_create_signer
 from lumen.core.auth.middleware import PUBLIC_PATHS, ApiKeyAuthenticationMiddleware
 from lumen.core.auth.platform import PLATFORM_KEY_FILE
-from lumen.core.auth.scopes import ScopeRegistry
 from lumen.core.auth.service import KeyAuthenticator
 from lumen.core.db.session import Database
 from lumen.core.db.unit_of_work import UnitOfWorkMiddleware
@@ -36,12 +35,10 @@ from lumen.core.keyfiles import read_or_create
 from lumen.core.logging import configure_logging
 from lumen.core.plugins.controllers import PluginController
 from lumen.core.plugins.dependencies import provide_plugin_context
-from lumen.core.plugins.host import PluginError, PluginHost
-from lumen.core.policy.actions import KERNEL_ACTIONS, ActionSpec
+from lumen.core.plugins.host import PluginHost
 from lumen.core.policy.controllers import TenantPolicyController
 from lumen.core.policy.engine import create_engine
 from lumen.core.policy.guard import authorize
-from lumen.core.policy.policy_set import DATA_ROOT, core_policy_set
 from lumen.core.settings import Settings, load_settings
 from lumen.core.tenancy.config import TenantConfigCache
 from lumen.core.tenancy.invalidation import InvalidationBus
@@ -83,29 +80,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
     redis_client = aioredis.from_url(settings.redis.url)
     bus = InvalidationBus(redis_client)
     host = PluginHost(allow=settings.plugins, extra=plugins)
-    scopes = ScopeRegistry()
-    actions: dict[str, ActionSpec] = dict(KERNEL_ACTIONS)
-    policy_set = core_policy_set()
-    for plugin in host.plugins.values():
-        for scope, description in plugin.scopes.items():
-            if scope in scopes:
-                raise PluginError(f"plugin {plugin.name!r}: scope {scope!r} is one of Lumen's own")
-            scopes.register(scope, description)
-        for action, spec in plugin.actions.items():
-            if action in actions:
-                raise PluginError(f"plugin {plugin.name!r}: action {action!r} is one of Lumen's own")
-            actions[action] = spec
-            policy_set.add_action(action, spec, origin=plugin.name)
-        for source in plugin.policies:
-            try:
-                policy_set.add_module(
-                    f"{plugin.name}/{source.name}",
-                    source.source,
-                    origin=plugin.name,
-                    package_root=f"{DATA_ROOT}.ext.{plugin.name}",
-                )
-            except ValueError as exc:  # a parse error or a package outside the plugin's own
-                raise PluginError(str(exc)) from exc
+    scopes, actions, policy_set = host.assemble()
     policy_engine = create_engine(settings, policy_set)
     authenticator = KeyAuthenticator(
         db, _platform_key(settings), cache_seconds=settings.server.auth_cache_seconds, bus=bus

@@ -422,10 +422,16 @@ def policy() -> None:
 
 @policy.command("test")
 def policy_test() -> None:
-    """Run the Rego unit tests the policies ship (`*_test.rego`), one line per test; exits 1 on a failure."""
-    from lumen.core.policy import core_policy_set, run_rego_tests
+    """Run the Rego unit tests the policies ship (`*_test.rego`: the kernel's and every installed plugin's),
+    one line per test; exits 1 on a failure."""
+    from lumen.core.plugins.host import PluginError, PluginHost
+    from lumen.core.policy import run_rego_tests
 
-    results = run_rego_tests(core_policy_set())
+    try:
+        _, _, policy_set = PluginHost(allow=_settings(None).plugins).assemble()
+    except PluginError as exc:
+        raise click.ClickException(str(exc)) from exc
+    results = run_rego_tests(policy_set)
     for result in results:
         line = f"{'PASS' if result.passed else 'FAIL'}  {result.name}  ({result.duration_ms:.1f} ms)"
         click.echo(line if result.passed else f"{line}: {result.error}")

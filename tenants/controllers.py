@@ -209,6 +209,7 @@ class KeyController(Controller):
             mode=data.mode,
             expires_at=data.expires_at,
             created_by=principal.key_id,
+            creator_scopes=principal.scopes,
         )
         return key_created(issued)
 
@@ -278,7 +279,7 @@ class KeyController(Controller):
     ) -> KeyCreated:
         overlap = (data or KeyRotate()).overlap_seconds
         issued = await self._service(request, session, principal).rotate(
-            key_id, overlap_seconds=overlap, created_by=principal.key_id
+            key_id, overlap_seconds=overlap, created_by=principal.key_id, creator_scopes=principal.scopes
         )
         forget_keys_after_commit(request.scope, key_id=key_id)  # its expiry changed
         return key_created(issued)

@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lumen.core.auth.keys import generate_key
-from lumen.core.auth.scopes import ScopeRegistry
+from lumen.core.auth.scopes import ADMIN, ScopeRegistry
 from lumen.core.db.base import utcnow
-from lumen.core.http.errors import Conflict, NotFound, UnprocessableEntity
+from lumen.core.http.errors import Conflict, Forbidden, NotFound, UnprocessableEntity
 from lumen.tenants.models import ApiKey, KeyMode, Tenant, TenantStatus
 from lumen.tenants.repository import ApiKeyRepository, TenantRepository
 
@@ -97,12 +97,21 @@ class ApiKeyService:
         expires_at: datetime | None = None,
         created_by: uuid.UUID | None = None,
         rotated_from: uuid.UUID | None = None,
+        creator_scopes: frozenset[str] | None = None,
     ) -> IssuedKey:
+        """`creator_scopes`: the issuing key's scopes (None for the platform operator). A key that is not
+        `admin` - say one a tenant's policy lets create keys - can never issue scopes it does not hold."""
         unknown = sorted(s for s in set(scopes) if s not in self.scope_registry)
         if unknown:
             raise UnprocessableEntity(
                 f"scopes: unknown scope(s) {', '.join(unknown)}", slug="validation-error", status_code=422
             )
+        if creator_scopes is not None and ADMIN not in creator_scopes:
+            beyond = sorted(set(scopes) - creator_scopes)
+            if beyond:
+                raise Forbidden(
+                    f"scopes: this API key cannot grant scopes it does not hold ({', '.join(beyond)})"
+                )
         if expires_at is not None:
             if expires_at.tzinfo is None:
                 raise UnprocessableEntity(
@@ -154,7 +163,12 @@ class ApiKeyService:
         return key
 
     async def rotate(
-        self, key_id: uuid.UUID, *, overlap_seconds: int, created_by: uuid.UUID | None
+        self,
+        key_id: uuid.UUID,
+        *,
+        overlap_seconds: int,
+        created_by: uuid.UUID | None,
+        creator_scopes: frozenset[str] | None = None,
     ) -> IssuedKey:
         """A new key with the same name, mode and scopes; the old one keeps working for the overlap."""
         old = await self.get(key_id)
@@ -167,6 +181,7 @@ class ApiKeyService:
             expires_at=old.expires_at,
             created_by=created_by,
             rotated_from=old.id,
+            creator_scopes=creator_scopes,
         )
         cutoff = utcnow() + timedelta(seconds=overlap_seconds)
         if overlap_seconds == 0:

@@ -5,7 +5,8 @@ to the unit of work's transaction (so a 2xx never exists without its record). Fo
 (5xx) request, whose transaction rolls back, it writes the record in a transaction of its own.
 
 Which requests are recorded: every state change (POST, PUT, PATCH, DELETE on a route with an `action`),
-reads of routes marked `opt={"audit_reads": True}` (patient data), and every denied (403) or failed (5xx)
+reads of patient data (routes marked `opt={"audit_reads": True}`, or whose action is declared `phi=True`
+with access "read"), and every denied (403) or failed (5xx)
 request on any route with an action, with its policy decision id. Records name fields, never values.
 """
 
@@ -120,7 +121,9 @@ class AuditMiddleware(ASGIMiddleware):
             )
 
         # Successes are recorded for state changes and patient-data reads; denials and errors always.
-        records_success = http["method"] in _MUTATING or bool(opt.get("audit_reads"))
+        spec = scope["litestar_app"].state.actions.get(action)
+        phi_read = spec is not None and spec.phi and spec.access == "read"
+        records_success = http["method"] in _MUTATING or bool(opt.get("audit_reads")) or phi_read
 
         async def on_success(session: AsyncSession, final_status: int, messages: list[Message]) -> None:
             if not (records_success or audit.entries):

@@ -10,7 +10,7 @@ from litestar.params import FromPath, JSONBody, PathParameter
 from sqlalchemy import select
 
 from lumen.core.http.dependencies import Caller, DbSession
-from lumen.core.http.errors import NotFound, UnprocessableEntity
+from lumen.core.http.errors import Conflict, NotFound, UnprocessableEntity
 from lumen.core.plugins.host import LoadedPlugin, PluginHost
 from lumen.core.plugins.models import TenantPlugin
 from lumen.core.tenancy.invalidation import Invalidation, InvalidationBus
@@ -46,11 +46,21 @@ def plugin_settings(plugin: LoadedPlugin, stored: dict[str, Any] | None) -> Any:
     """The plugin's settings Struct for a tenant (its defaults when the tenant has set nothing)."""
     if plugin.settings_type is None:
         return None
-    return msgspec.convert(stored or {}, plugin.settings_type)
+    try:
+        return msgspec.convert(stored or {}, plugin.settings_type)
+    except msgspec.ValidationError as exc:
+        # Stored under an older version of the plugin whose settings have since changed: never guess.
+        raise Conflict(
+            f"This tenant's settings for plugin {plugin.name!r} no longer fit its current version "
+            f"({_field_message(exc)}); send valid settings with PUT /v1/plugins/{plugin.name}."
+        ) from None
 
 
 def _out(plugin: LoadedPlugin, row: TenantPlugin | None) -> PluginOut:
-    settings = plugin_settings(plugin, dict(row.settings) if row else None)
+    try:
+        settings = plugin_settings(plugin, dict(row.settings) if row else None)
+    except Conflict:
+        settings = None  # listed without settings, so the tenant can see the plugin and fix them
     return PluginOut(
         name=plugin.name,
         version=plugin.info.version,

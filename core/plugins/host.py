@@ -22,7 +22,9 @@ import structlog
 from litestar import Router
 from litestar.routes import HTTPRoute
 
+from lumen.core.auth.scopes import ScopeRegistry
 from lumen.core.policy.actions import KERNEL_ACTIONS, ActionSpec
+from lumen.core.policy.policy_set import DATA_ROOT, PolicySet, core_policy_set
 from lumen.plugins.sdk import hookspecs
 from lumen.plugins.sdk.types import (
     JobSpec,
@@ -95,9 +97,16 @@ class PluginHost:
         candidates.extend((None, obj) for obj in extra)
         for entry_name, module in candidates:
             self._register(entry_name, module)
-        for plugin in self.plugins.values():  # plugins may add hookspecs for one another first
-            for specs in self._call(plugin, "register_hookspecs") or ():
-                self.pm.add_hookspecs(specs)
+        try:
+            for plugin in self.plugins.values():  # plugins may add hookspecs for one another first
+                for specs in self._call(plugin, "register_hookspecs") or ():
+                    self.pm.add_hookspecs(specs)
+            # A hook implementation that matches no hookspec (a misspelt `register_route`) is an error,
+            # not a silently ignored function.
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            name = self.pm.get_name(exc.plugin) or repr(exc.plugin)
+            raise PluginError(f"plugin {name!r}: {exc}") from exc
         owners: dict[tuple[str, str], str] = {}
         for plugin in self.plugins.values():
             self._collect(plugin, owners)
@@ -213,6 +222,34 @@ class PluginHost:
                 )
 
     # --- what the app needs -------------------------------------------------------------------------------
+
+    def assemble(self) -> tuple[ScopeRegistry, dict[str, ActionSpec], PolicySet]:
+        """The kernel's scopes, actions and policies plus every plugin's: what the app decides with (and
+        what `lumen policy test` tests)."""
+        scopes = ScopeRegistry()
+        actions: dict[str, ActionSpec] = dict(KERNEL_ACTIONS)
+        policy_set = core_policy_set()
+        for plugin in self.plugins.values():
+            for scope, description in plugin.scopes.items():
+                if scope in scopes:
+                    raise PluginError(f"plugin {plugin.name!r}: scope {scope!r} is one of Lumen's own")
+                scopes.register(scope, description)
+            for action, spec in plugin.actions.items():
+                if action in actions:
+                    raise PluginError(f"plugin {plugin.name!r}: action {action!r} is one of Lumen's own")
+                actions[action] = spec
+                policy_set.add_action(action, spec, origin=plugin.name)
+            for source in plugin.policies:
+                try:
+                    policy_set.add_module(
+                        f"{plugin.name}/{source.name}",
+                        source.source,
+                        origin=plugin.name,
+                        package_root=f"{DATA_ROOT}.ext.{plugin.name}",
+                    )
+                except ValueError as exc:  # a parse error or a package outside the plugin's own
+                    raise PluginError(str(exc)) from exc
+        return scopes, actions, policy_set
 
     @property
     def routers(self) -> list[Router]:

@@ -54,6 +54,11 @@ def _check_names(request: Request[Any, Any, Any], data: TenantPolicyData) -> Non
     scopes: ScopeRegistry = request.app.state.scopes
     named = {("deny_actions", a) for a in data.deny_actions}
     named |= {("scope_grants", a) for a in data.scope_grants} | {("obligations", a) for a in data.obligations}
+    if "policy.update" in data.deny_actions:
+        raise UnprocessableEntity(
+            "deny_actions: denying policy.update would lock the tenant out of its own policy",
+            slug="validation-error",
+        )
     for field, action in sorted(named):
         if action not in actions:
             raise UnprocessableEntity(f"{field}: unknown action {action!r}", slug="validation-error")

@@ -17,7 +17,7 @@ from lumen.core.http.dependencies import Caller
 from lumen.core.http.errors import Conflict, Forbidden, LumenProblem, NotFound, UnprocessableEntity
 from lumen.core.http.types import NOT_BLANK_TEXT, TEXT
 from lumen.core.policy.actions import ActionSpec
-from lumen.plugins.sdk.context import PluginContext
+from lumen.plugins.sdk.context import Context, PluginContext
 from lumen.plugins.sdk.hookspecs import hookimpl
 from lumen.plugins.sdk.repository import TenantRepository
 from lumen.plugins.sdk.types import (
@@ -37,6 +37,7 @@ __all__ = [
     "AuditEntry",
     "Caller",
     "Conflict",
+    "Context",
     "Forbidden",
     "JobSpec",
     "KnowledgeSource",

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lumen.core.audit.recorder import RequestAudit
@@ -18,7 +19,7 @@ from lumen.core.audit.service import AuditEntry
 from lumen.core.auth.principal import Principal
 from lumen.plugins.sdk.repository import TenantRepository
 
-__all__ = ["PluginContext"]
+__all__ = ["Context", "PluginContext"]
 
 R = TypeVar("R", bound=TenantRepository[Any])
 
@@ -70,3 +71,7 @@ class PluginContext:
                 details=dict(details or {}),
             )
         )
+
+
+# What a plugin route declares: `ctx: Context` (Litestar 3 drops dependencies inferred by name alone).
+Context = NamedDependency[PluginContext]

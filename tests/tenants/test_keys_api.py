@@ -221,3 +221,21 @@ async def test_keys_page_with_cursor(client: httpx.AsyncClient) -> None:
         if cursor is None:
             break
     assert len(seen) == len(set(seen)) == 5  # the admin key + 4
+
+
+async def test_a_delegated_key_cannot_grant_more_than_it_holds(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    """A tenant may let a narrower key create keys (scope_grants), never escalate through it."""
+    r = await client.put(
+        "/v1/policy", json={"scope_grants": {"keys.create": ["keys:read"]}}, headers=tenant_a.headers
+    )
+    assert r.status_code == 200, r.text
+    delegate = await issue(client, tenant_a, name="delegate", scopes=["keys:read"])
+    headers = bearer(str(delegate["key"]))
+    ok = await client.post("/v1/keys", json={"name": "peer", "scopes": ["keys:read"]}, headers=headers)
+    assert ok.status_code == 201, ok.text
+    body = assert_problem(
+        await client.post("/v1/keys", json={"name": "boss", "scopes": ["admin"]}, headers=headers), 403
+    )
+    assert "admin" in body["detail"]

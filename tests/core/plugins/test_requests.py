@@ -18,6 +18,8 @@ import pytest
 from litestar import Controller, Litestar, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lumen.core.app import create_app
 from lumen.core.settings import Settings
@@ -489,3 +491,23 @@ async def test_one_plugin_is_readable_by_name(probe: httpx.AsyncClient, enabled_
     reader = await _key(probe, enabled_a, "plugins:read")
     assert (await probe.get("/v1/plugins/probe", headers=reader)).status_code == 200
     assert_problem(await probe.put("/v1/plugins/probe", json={"enabled": False}, headers=reader), 403)
+
+
+async def test_settings_stored_by_an_older_version_are_a_clear_409(
+    probe: httpx.AsyncClient, enabled_a: TenantHandle, owner_engine: AsyncEngine
+) -> None:
+    """A plugin upgrade that tightens its settings must not turn every request into a 500."""
+    async with owner_engine.begin() as conn:
+        await conn.execute(text("SELECT set_config('lumen.tenant_id', :t, true)"), {"t": str(enabled_a.id)})
+        await conn.execute(
+            text("UPDATE tenant_plugins SET settings = '{\"max_items\": 99}' WHERE plugin = 'probe'")
+        )
+    await probe.put("/v1/policy", json={}, headers=enabled_a.headers)  # any tenant change refreshes the cache
+    body = assert_problem(await probe.get("/v1/probe/settings", headers=enabled_a.headers), 409)
+    assert "max_items" in body["detail"]
+    listed = (await probe.get("/v1/plugins", headers=enabled_a.headers)).json()["items"]
+    assert any(item["name"] == "probe" for item in listed)  # still listed, so it can be fixed
+    assert (await _enable(probe, enabled_a, settings={"max_items": 5})).status_code == 200
+    assert (await probe.get("/v1/probe/settings", headers=enabled_a.headers)).json()["settings"][
+        "max_items"
+    ] == 5

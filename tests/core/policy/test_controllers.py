@@ -169,3 +169,11 @@ async def test_policy_change_is_audited(client: httpx.AsyncClient, tenant_a: Ten
     assert event["action"] == "policy.update"
     assert event["changed_fields"] == ["deny_actions"]
     assert event["policy_decision_id"]
+
+
+async def test_a_tenant_cannot_lock_itself_out_of_its_policy(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    r = await client.put("/v1/policy", json={"deny_actions": ["policy.update"]}, headers=tenant_a.headers)
+    body = assert_problem(r, 422)
+    assert "deny_actions" in body["detail"]
