@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from lumen.core.audit.signing import load_or_create_signer
 from lumen.core.auth.middleware import PUBLIC_PATHS, ApiKeyAuthenticationMiddleware
 from lumen.core.auth.platform import PLATFORM_KEY_FILE
 from lumen.core.auth.service import KeyAuthenticator
+from lumen.core.crypto import Sealer
 from lumen.core.db.session import Database
 from lumen.core.db.unit_of_work import UnitOfWorkMiddleware
 from lumen.core.http.content_type import require_declared_content_type
@@ -31,7 +30,8 @@ from lumen.core.http.dependencies import DEPENDENCIES
 from lumen.core.http.errors import EXCEPTION_HANDLERS, problem_details_plugin
 from lumen.core.http.health import healthz, problem_type, readyz
 from lumen.core.http.idempotency import IdempotencyMiddleware
-from lumen.core.keyfiles import read_or_create
+from lumen.core.jobs.controllers import JobController
+from lumen.core.jobs.worker import instance_secret
 from lumen.core.logging import configure_logging
 from lumen.core.plugins.controllers import PluginController
 from lumen.core.plugins.dependencies import provide_plugin_context
@@ -42,6 +42,8 @@ from lumen.core.policy.guard import authorize
 from lumen.core.settings import Settings, load_settings
 from lumen.core.tenancy.config import TenantConfigCache
 from lumen.core.tenancy.invalidation import InvalidationBus
+from lumen.core.webhooks.controllers import WebhookEndpointController, WebhookEventController
+from lumen.core.webhooks.service import KERNEL_EVENT_TYPES
 from lumen.tenants.controllers import KeyController, TenantController
 
 __all__ = ["app_from_env", "create_app"]
@@ -58,26 +60,13 @@ def _platform_key(settings: Settings) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
-def _instance_secret(settings: Settings) -> bytes:
-    encoded = (
-        settings.secret_key
-        or read_or_create(
-            settings.data_path / "secret.key", lambda: base64.b64encode(os.urandom(32)).decode()
-        )[0]
-    )
-    secret = base64.b64decode(encoded)
-    if len(secret) < 32:
-        raise ValueError("LUMEN_SECRET_KEY must be base64 of at least 32 random bytes")
-    return secret
-
-
 def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litestar:
     """Build the API for already-resolved settings (database and Redis URLs set; `lumen serve` resolves the
     embedded ones before calling this). `plugins`: plugin objects to load besides the installed ones."""
     if settings.database.url is None or settings.redis.url is None:
         raise ValueError("create_app needs database and Redis URLs; `lumen serve` starts embedded ones")
     db = Database(settings.database)
-    redis_client = aioredis.from_url(settings.redis.url)
+    redis_client = aioredis.Redis.from_url(settings.redis.url)
     bus = InvalidationBus(redis_client)
     host = PluginHost(allow=settings.plugins, extra=plugins)
     scopes, actions, policy_set = host.assemble()
@@ -102,6 +91,11 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             "tenant_config": tenant_config,
             "authenticator": authenticator,
             "audit_signer": load_or_create_signer(settings.audit_signing_key, settings.data_path),
+            "sealer": Sealer(instance_secret(settings)),
+            "webhook_event_types": {
+                **KERNEL_EVENT_TYPES,
+                **{name: e.description for p in host.plugins.values() for name, e in p.events.items()},
+            },
         }
     )
 
@@ -153,6 +147,9 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             AuditController,
             PluginController,
             TenantPolicyController,
+            WebhookEndpointController,
+            WebhookEventController,
+            JobController,
             *host.routers,
         ],
         # Every authenticated route is decided by the policy (its `opt["action"]`), failing closed.
@@ -163,7 +160,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             RequestContextMiddleware(),
             UnitOfWorkMiddleware(),
             DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS),
-            IdempotencyMiddleware(settings.server.idempotency_ttl_seconds, _instance_secret(settings)),
+            IdempotencyMiddleware(settings.server.idempotency_ttl_seconds, instance_secret(settings)),
             AuditMiddleware(),
         ],
         plugins=[problem_details_plugin()],

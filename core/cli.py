@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Coroutine
@@ -112,6 +113,13 @@ def serve(host: str | None, port: int | None, workers: int | None, data_dir: str
             embedded_database=settings.uses_embedded_database,
             embedded_redis=settings.uses_embedded_redis,
         )
+        worker = None
+        if resolved.jobs.embedded_worker:
+            # A worker beside the API: webhooks and jobs run with this one command. It gets the resolved
+            # URLs through the environment, so it attaches to these servers instead of starting its own.
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "lumen.core.cli", "worker"], env=os.environ.copy()
+            )
         Granian(
             "lumen.core.app:app_from_env",
             factory=True,
@@ -122,7 +130,30 @@ def serve(host: str | None, port: int | None, workers: int | None, data_dir: str
             log_access=False,
             workers_kill_timeout=10,
         ).serve()
+        if worker is not None:
+            worker.terminate()  # arq finishes the jobs in hand, then exits
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
     log.info("server.stopped")
+
+
+@main.command()
+@data_dir_option
+def worker(data_dir: str | None) -> None:
+    """Run background jobs (webhook deliveries, plugin jobs) and relay the outbox.
+
+    Needs the same database and Redis as the API: the configured URLs, or the embedded servers of the data
+    dir (started if no `lumen serve` runs there). `lumen serve` runs one by itself.
+    """
+    from lumen.core.embedded import EmbeddedServices
+    from lumen.core.jobs.worker import build_worker
+
+    settings = _settings(data_dir)
+    with EmbeddedServices(settings, migrate=settings.uses_embedded_database) as resolved:
+        build_worker(resolved).run()
 
 
 @main.group()
@@ -283,7 +314,7 @@ def keys_revoke(tenant_ref: str, key_id: uuid.UUID, data_dir: str | None) -> Non
             from lumen.core.tenancy.invalidation import Invalidation, publish
 
             assert resolved.redis.url is not None
-            client = aioredis.from_url(resolved.redis.url)
+            client = aioredis.Redis.from_url(resolved.redis.url)
             try:
                 await publish(client, Invalidation(kind="keys", key_id=str(key_id)))
             finally:

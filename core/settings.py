@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import platformdirs
 
 __all__ = [
     "DatabaseSettings",
+    "LimitsSettings",
     "LogSettings",
     "RedisSettings",
     "ServerSettings",
@@ -60,6 +61,40 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     auth_cache_seconds: float = 5.0
 
 
+class WebhookSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Development and tests only: allow http:// and loopback/private addresses (never in production).
+    allow_private: bool = False
+    timeout_seconds: float = 15.0
+    # The Standard Webhooks schedule: now, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
+    retry_schedule_seconds: list[float] = msgspec.field(
+        default_factory=lambda: [0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
+    )
+    # An endpoint failing this long is disabled (and `endpoint.disabled` is emitted).
+    disable_after_seconds: float = 5 * 86400
+
+
+class JobSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Run a worker beside `lumen serve` (a single command gives a complete system).
+    embedded_worker: bool = True
+    max_jobs: int = 20
+    poll_seconds: float = 0.05
+
+
+Share = Annotated[float, msgspec.Meta(gt=0, le=1)]
+
+
+class LimitsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Shares of a daily quota (requests, tokens) at which `usage.threshold_reached` fires, once a day each
+    # (LUMEN_LIMITS__THRESHOLDS=0.8,1.0).
+    thresholds: list[Share] = msgspec.field(default_factory=lambda: [0.8])
+    # Per-day usage is kept in Redis this long: GET /v1/usage reaches back a year and a little more.
+    usage_retention_days: Annotated[int, msgspec.Meta(ge=1)] = 400
+    # Each limiter call's budget; past it (or with Redis down) requests go on unlimited: fail open.
+    redis_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 0.25
+    # After a failure, Redis is not asked again for this long, so an outage adds no latency per request.
+    redis_retry_seconds: Annotated[float, msgspec.Meta(ge=0)] = 2.0
+
+
 class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # auto: readable colours on a terminal, JSON otherwise (containers, files, CI).
     format: Literal["auto", "json", "console"] = "auto"
@@ -80,6 +115,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
+    limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
+    webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
+    jobs: JobSettings = msgspec.field(default_factory=JobSettings)
     # Later issues: production servers behind the shared interfaces. Unset means the embedded default.
     # The operator's allow-list of installed plugins to load (LUMEN_PLUGINS=a,b); empty loads them all.
     plugins: list[str] = msgspec.field(default_factory=list)
@@ -117,8 +155,9 @@ _ALIASES = {
     "LUMEN_LOG_LEVEL": "log__level",
     "LUMEN_HOST": "server__host",
     "LUMEN_PORT": "server__port",
+    "LUMEN_WEBHOOKS_ALLOW_PRIVATE": "webhooks__allow_private",
 }
-_LIST_FIELDS = {"inference_urls", "plugins"}
+_LIST_FIELDS = {"inference_urls", "plugins", "webhooks__retry_schedule_seconds", "limits__thresholds"}
 _TOP_LEVEL = set(Settings.__struct_fields__)
 
 

@@ -8,8 +8,10 @@ from sqlalchemy import text
 from lumen.core.audit import models as _audit_models  # noqa: F401 - registers its tables
 from lumen.core.db.base import Base
 from lumen.core.http import idempotency as _idempotency  # noqa: F401 - registers its table
+from lumen.core.jobs import models as _job_models  # noqa: F401 - registers its tables
 from lumen.core.plugins import models as _plugin_models  # noqa: F401 - registers its table
 from lumen.core.policy import models as _policy_models  # noqa: F401 - registers its table
+from lumen.core.webhooks import models as _webhook_models  # noqa: F401 - registers its tables
 from lumen.tenants import models as _tenant_models  # noqa: F401 - registers the tables on Base.metadata
 
 target_metadata = Base.metadata

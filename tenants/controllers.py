@@ -16,7 +16,9 @@ from lumen.core.auth.service import forget_keys_after_commit
 from lumen.core.db.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from lumen.core.db.unit_of_work import unit_of_work
 from lumen.core.http.dependencies import Caller, DbSession
+from lumen.core.jobs.outbox import wake_after_commit
 from lumen.core.plugins.host import PluginHost
+from lumen.core.webhooks.service import emit
 from lumen.tenants.models import ApiKey, Tenant
 from lumen.tenants.schemas import (
     KeyCreate,
@@ -47,6 +49,21 @@ def _after_commit(request: Request[Any, Any, Any], hook: str, tenant_id: uuid.UU
         await getattr(host, hook)(tenant_id)
 
     unit_of_work(request.scope).after_commit(notify)
+
+
+async def _emit_key_event(
+    request: Request[Any, Any, Any], session: AsyncSession, event_type: str, key: ApiKey
+) -> None:
+    """Webhook events for key changes, in the same transaction (never the secret)."""
+    data = {
+        "id": str(key.id),
+        "name": key.name,
+        "prefix": key.prefix,
+        "mode": key.mode.value,
+        "scopes": list(key.scopes),
+    }
+    await emit(session, key.tenant_id, event_type, data)
+    wake_after_commit(request.scope)
 
 
 def tenant_out(t: Tenant) -> TenantOut:
@@ -211,6 +228,7 @@ class KeyController(Controller):
             created_by=principal.key_id,
             creator_scopes=principal.scopes,
         )
+        await _emit_key_event(request, session, "api_key.created", issued.record)
         return key_created(issued)
 
     @get(
@@ -259,8 +277,9 @@ class KeyController(Controller):
         session: DbSession,
         principal: Caller,
     ) -> None:
-        await self._service(request, session, principal).revoke(key_id)
+        revoked = await self._service(request, session, principal).revoke(key_id)
         forget_keys_after_commit(request.scope, key_id=key_id)
+        await _emit_key_event(request, session, "api_key.revoked", revoked)
 
     @post(
         "/{key_id:uuid}/rotate",

@@ -16,6 +16,9 @@ KERNEL_SCOPES = {
     "audit:read": "Read, verify and export the tenant's audit trail.",
     "plugins:read": "See which plugins are enabled and how they are configured.",
     "policy:read": "Read the tenant's policy data.",
+    "webhooks:manage": "Register, change and test webhook endpoints; replay events.",
+    "webhooks:read": "Read webhook endpoints, events and delivery attempts.",
+    "jobs:read": "Read the state of background jobs.",
 }
 
 

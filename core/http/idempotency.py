@@ -17,15 +17,11 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import math
-import os
 import uuid
 from datetime import timedelta
 from typing import Any, cast
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from litestar.enums import ScopeType
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.middleware import ASGIMiddleware
@@ -36,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lumen.core.auth.principal import Principal
+from lumen.core.crypto import Sealer
 from lumen.core.db.base import TenantModel, utcnow
 from lumen.core.db.unit_of_work import unit_of_work
 from lumen.core.http.errors import LumenProblem
@@ -43,6 +40,7 @@ from lumen.core.http.errors import LumenProblem
 __all__ = ["IdempotencyMiddleware", "IdempotencyRecord"]
 
 MAX_KEY_LENGTH = 255
+_PURPOSE = "idempotency-response"
 _SKIPPED_HEADERS = {b"content-length", b"x-request-id", b"date", b"server"}
 
 
@@ -98,27 +96,9 @@ def _replay_receive(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-class _Sealer:
-    """Seals each stored response under its own key: HMAC(instance secret, tenant | key | request digest)."""
-
-    def __init__(self, secret: bytes) -> None:
-        self._secret = secret
-
-    def _key(self, tenant_id: uuid.UUID, idempotency_key: str, digest: bytes) -> bytes:
-        material = b"lumen-idempotency\0" + tenant_id.bytes + idempotency_key.encode() + b"\0" + digest
-        return hmac.new(self._secret, material, hashlib.sha256).digest()
-
-    def seal(self, tenant_id: uuid.UUID, idempotency_key: str, digest: bytes, body: bytes) -> bytes:
-        nonce = os.urandom(12)
-        return nonce + AESGCM(self._key(tenant_id, idempotency_key, digest)).encrypt(nonce, body, None)
-
-    def open(self, tenant_id: uuid.UUID, idempotency_key: str, digest: bytes, sealed: bytes) -> bytes | None:
-        try:
-            return AESGCM(self._key(tenant_id, idempotency_key, digest)).decrypt(
-                sealed[:12], sealed[12:], None
-            )
-        except (InvalidTag, ValueError):
-            return None  # sealed under another instance secret (rotated): cannot be replayed
+def _context(tenant_id: uuid.UUID, idempotency_key: str, digest: bytes) -> bytes:
+    """Each stored response is sealed under a key bound to its tenant, Idempotency-Key and request."""
+    return tenant_id.bytes + idempotency_key.encode() + b"\0" + digest
 
 
 class IdempotencyMiddleware(ASGIMiddleware):
@@ -126,7 +106,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
 
     def __init__(self, ttl_seconds: int, secret: bytes) -> None:
         self.ttl = timedelta(seconds=ttl_seconds)
-        self._sealer = _Sealer(secret)
+        self._sealer = Sealer(secret)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         scope = cast("HTTPScope", scope)  # `scopes` limits this middleware to HTTP
@@ -176,7 +156,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
             record = await session.get(IdempotencyRecord, record_id)
             if record is not None:
                 record.status, record.response_headers = status, headers
-                record.response_body = self._sealer.seal(tenant_id, key, digest, payload)
+                record.response_body = self._sealer.seal(_PURPOSE, _context(tenant_id, key, digest), payload)
 
         unit_of_work(scope).before_commit(remember)
         await next_app(scope, _replay_receive(body, receive), send)
@@ -230,7 +210,7 @@ class IdempotencyMiddleware(ASGIMiddleware):
                 "(API key, method, path, query or body).",
                 slug="idempotency-key-reused",
             )
-        body = self._sealer.open(tenant_id, key, digest, record.response_body or b"")
+        body = self._sealer.open(_PURPOSE, _context(tenant_id, key, digest), record.response_body or b"")
         if body is None:
             raise LumenProblem(
                 "The response stored for this Idempotency-Key can no longer be replayed.", slug="conflict"

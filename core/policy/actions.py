@@ -67,6 +67,29 @@ KERNEL_ACTIONS: dict[str, ActionSpec] = {
         description="Read the tenant's policy data.", scopes=("policy:read",), access="read"
     ),
     "policy.update": ActionSpec(description="Change the tenant's policy data."),
+    # Webhooks and jobs.
+    "webhooks.endpoints.create": ActionSpec(
+        description="Register a webhook endpoint.", scopes=("webhooks:manage",)
+    ),
+    "webhooks.endpoints.read": ActionSpec(
+        description="List webhook endpoints.", scopes=("webhooks:manage", "webhooks:read"), access="read"
+    ),
+    "webhooks.endpoints.update": ActionSpec(
+        description="Change or rotate a webhook endpoint.", scopes=("webhooks:manage",)
+    ),
+    "webhooks.endpoints.delete": ActionSpec(
+        description="Remove a webhook endpoint.", scopes=("webhooks:manage",)
+    ),
+    "webhooks.endpoints.test": ActionSpec(description="Send a test event.", scopes=("webhooks:manage",)),
+    "webhooks.events.read": ActionSpec(
+        description="Read webhook events and delivery attempts.",
+        scopes=("webhooks:manage", "webhooks:read"),
+        access="read",
+    ),
+    "webhooks.events.replay": ActionSpec(description="Deliver an event again.", scopes=("webhooks:manage",)),
+    "jobs.read": ActionSpec(
+        description="Read a job's state and progress.", scopes=("jobs:read",), access="read"
+    ),
     "audit.export": ActionSpec(
         description="Export the audit chain, signed.", scopes=("audit:read",), operator=True, access="read"
     ),

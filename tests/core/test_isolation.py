@@ -32,7 +32,43 @@ async def _tenant_of(_: httpx.AsyncClient, owner: TenantHandle) -> str:
     return str(owner.id)
 
 
-FACTORIES: dict[str, Factory] = {"key_id": _key_of, "tenant_id": _tenant_of}
+async def _endpoint_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    body = {"url": "https://hooks.example.com/lumen", "description": "victim"}
+    r = await client.post("/v1/webhooks/endpoints", json=body, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def _event_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    await _key_of(client, owner)  # emits api_key.created
+    r = await client.get("/v1/webhooks/events", params={"type": "api_key.created"}, headers=owner.headers)
+    assert r.status_code == 200, r.text
+    return str(r.json()["items"][-1]["id"])
+
+
+async def _job_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    """No public route starts a job yet (ingestion and training will): make one as the owner's work would."""
+    from lumen.core.db.session import Database
+    from lumen.core.jobs.outbox import create_job
+    from lumen.core.tenancy.context import Scope
+
+    settings = client._transport.app.state.settings  # type: ignore[attr-defined]
+    db = Database(settings.database)
+    try:
+        async with db.transaction(Scope.tenant(owner.id)) as session:
+            job = await create_job(session, owner.id, "test.noop", {})
+        return str(job.id)
+    finally:
+        await db.dispose()
+
+
+FACTORIES: dict[str, Factory] = {
+    "key_id": _key_of,
+    "tenant_id": _tenant_of,
+    "endpoint_id": _endpoint_of,
+    "event_id": _event_of,
+    "job_id": _job_of,
+}
 # A body that passes validation, so the answer is about the object, not the input.
 BODIES: dict[tuple[str, str], object] = {}
 

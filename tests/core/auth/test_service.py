@@ -22,7 +22,7 @@ async def other_worker(settings: Settings) -> AsyncIterator[KeyAuthenticator]:
     """A second worker's authenticator with a long cache, listening on the same Redis."""
     assert settings.redis.url is not None
     db = Database(settings.database)
-    client = aioredis.from_url(settings.redis.url)
+    client = aioredis.Redis.from_url(settings.redis.url)
     bus = InvalidationBus(client)
     authenticator = KeyAuthenticator(db, None, cache_seconds=300, bus=bus)
     await bus.start()

@@ -1,0 +1,1 @@
+"""Background jobs on arq: a transactional outbox relayed after commit, job status, the worker."""

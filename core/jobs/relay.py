@@ -1,0 +1,106 @@
+"""The relay: committed outbox rows -> arq jobs, at least once.
+
+It runs in the worker. It sweeps on every wake-up (published after a commit) and at least every second
+otherwise, so rows left behind by a crash between commit and wake-up are relayed anyway (the reconciler).
+Rows are claimed with FOR UPDATE SKIP LOCKED, so several workers relay without stepping on each other, and
+each arq job id is the row's job_id, so a row relayed twice (enqueued, then the commit marking it was lost)
+still runs once while arq remembers the id, and at least once in any case: handlers are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import redis.asyncio as aioredis
+import structlog
+from arq.connections import ArqRedis
+from sqlalchemy import select
+
+from lumen.core.db.base import utcnow
+from lumen.core.db.session import Database
+from lumen.core.jobs.models import OutboxMessage
+from lumen.core.jobs.outbox import WAKE_CHANNEL
+from lumen.core.tenancy.context import PLATFORM
+
+__all__ = ["OutboxRelay"]
+
+log = structlog.get_logger()
+
+_BATCH = 500
+_SWEEP_SECONDS = 1.0
+
+
+class OutboxRelay:
+    def __init__(self, db: Database, arq: ArqRedis, redis: aioredis.Redis) -> None:
+        self._db = db
+        self._arq = arq
+        self._redis = redis
+        self._task: asyncio.Task[None] | None = None
+
+    async def relay_once(self) -> int:
+        """Move one batch; returns how many rows were relayed."""
+        async with self._db.transaction(PLATFORM) as session:
+            rows = (
+                await session.scalars(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.relayed_at.is_(None))
+                    .order_by(OutboxMessage.created_at)
+                    .limit(_BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            now = utcnow()
+            for row in rows:
+                await self._arq.enqueue_job(
+                    row.job,
+                    _job_id=row.job_id,
+                    _defer_until=row.defer_until if row.defer_until and row.defer_until > now else None,
+                    **row.payload,
+                )
+                row.relayed_at = now
+        return len(rows)
+
+    async def run(self) -> None:
+        wake = asyncio.Event()
+
+        async def listen() -> None:
+            while True:
+                try:
+                    async with self._redis.pubsub() as pubsub:
+                        await pubsub.subscribe(WAKE_CHANNEL)
+                        async for message in pubsub.listen():
+                            if message.get("type") == "message":
+                                wake.set()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("jobs.relay_listener_failed", error_type=type(exc).__name__)
+                    await asyncio.sleep(1.0)
+
+        listener = asyncio.create_task(listen())
+        try:
+            while True:
+                try:
+                    while await self.relay_once() == _BATCH:
+                        pass  # a backlog: keep going
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the database restarting: try again on the next sweep
+                    log.error("jobs.relay_failed", error_type=type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), _SWEEP_SECONDS)
+                wake.clear()
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

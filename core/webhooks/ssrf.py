@@ -1,0 +1,63 @@
+"""Where webhooks may go: in production only https URLs whose host resolves to public addresses. Private,
+loopback, link-local, multicast and cloud-metadata addresses are refused after DNS resolution (so a name that
+points inside the network is caught too), at registration and again at every delivery (DNS can change)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+__all__ = ["UnsafeURL", "check_url", "resolve_public"]
+
+
+class UnsafeURL(ValueError):
+    """The URL may not receive webhooks; the message says why."""
+
+
+def check_url(url: str, *, allow_private: bool) -> tuple[str, int]:
+    """Shape checks that need no DNS; returns (host, port)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise UnsafeURL("url: must be an absolute https URL")
+    if parts.scheme != "https" and not allow_private:
+        raise UnsafeURL("url: must use https")
+    if parts.username or parts.password:
+        raise UnsafeURL("url: must not carry credentials")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise UnsafeURL("url: invalid port") from None
+    return parts.hostname, port
+
+
+def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or address == ipaddress.ip_address("169.254.169.254")  # cloud metadata (also link-local)
+    )
+
+
+async def resolve_public(url: str, *, allow_private: bool) -> None:
+    """Raise UnsafeURL unless every address the host resolves to may be called."""
+    host, port = check_url(url, allow_private=allow_private)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UnsafeURL(f"url: host {host!r} does not resolve") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        # Development may reach loopback and private networks, never link-local (cloud metadata lives there).
+        developer_ok = (
+            allow_private and (address.is_private or address.is_loopback) and not address.is_link_local
+        )
+        if _forbidden(address) and not developer_ok:
+            raise UnsafeURL(f"url: {host!r} resolves to a non-public address")

@@ -1,0 +1,192 @@
+"""Webhooks end to end: a change commits with its event, the worker delivers it signed to a real receiver
+on loopback, and failures are retried, recorded and never lost."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from tests.conftest import TenantHandle, assert_problem, bearer, create_tenant
+from tests.core.webhooks.conftest import Receiver
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+async def _endpoint(http: httpx.AsyncClient, tenant: TenantHandle, url: str, **extra: Any) -> dict[str, Any]:
+    r = await http.post("/v1/webhooks/endpoints", json={"url": url, **extra}, headers=tenant.headers)
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def _event(http: httpx.AsyncClient, tenant: TenantHandle, event_id: str) -> dict[str, Any]:
+    r = await http.get(f"/v1/webhooks/events/{event_id}", headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def test_a_key_change_is_delivered_signed(hooks: httpx.AsyncClient, receiver: Receiver) -> None:
+    tenant = await create_tenant(hooks)
+    endpoint = await _endpoint(hooks, tenant, receiver.url, event_types=["api_key.created"])
+    assert endpoint["secret"].startswith("whsec_")
+    r = await hooks.post(
+        "/v1/keys", json={"name": "integration", "scopes": ["keys:read"]}, headers=tenant.headers
+    )
+    assert r.status_code == 201
+    [got] = await receiver.wait_for(1)
+    payload = Webhook(endpoint["secret"]).verify(got.body, got.headers)  # the reference verifier
+    assert payload["type"] == "api_key.created"
+    assert payload["data"]["id"] == r.json()["id"]
+    assert r.json()["key"] not in got.body.decode()  # never the secret
+    listed = (await hooks.get("/v1/webhooks/endpoints", headers=tenant.headers)).json()["items"]
+    assert all("secret" not in e or e["secret"] is None for e in listed)  # shown once
+
+
+async def test_failures_are_retried_with_the_same_webhook_id(
+    hooks: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    tenant = await create_tenant(hooks)
+    endpoint = await _endpoint(hooks, tenant, receiver.url)
+    receiver.script = [500, 500, 500]
+    r = await hooks.post(f"/v1/webhooks/endpoints/{endpoint['id']}/test", headers=tenant.headers)
+    assert r.status_code == 202
+    received = await receiver.wait_for(4)
+    assert len({got.headers["webhook-id"] for got in received}) == 1
+    for got in received:
+        Webhook(endpoint["secret"]).verify(got.body, got.headers)
+    event = await _event(hooks, tenant, r.json()["id"])
+    for _ in range(40):
+        if event["deliveries"][0]["state"] == "succeeded":
+            break
+        await asyncio.sleep(0.05)
+        event = await _event(hooks, tenant, r.json()["id"])
+    [delivery] = event["deliveries"]
+    assert delivery["state"] == "succeeded"
+    assert [a["status_code"] for a in delivery["attempts"]] == [500, 500, 500, 200]
+
+
+async def test_receiver_down_then_up(hooks: httpx.AsyncClient, receiver: Receiver) -> None:
+    tenant = await create_tenant(hooks)
+    endpoint = await _endpoint(hooks, tenant, receiver.url)
+    receiver.up = False
+    r = await hooks.post(f"/v1/webhooks/endpoints/{endpoint['id']}/test", headers=tenant.headers)
+    await asyncio.sleep(0.5)
+    receiver.up = True
+    [got] = await receiver.wait_for(1)
+    Webhook(endpoint["secret"]).verify(got.body, got.headers)
+    event = await _event(hooks, tenant, r.json()["id"])
+    attempts = event["deliveries"][0]["attempts"]
+    assert attempts[0]["status_code"] is None
+    assert attempts[0]["error"]
+
+
+async def test_gone_disables_the_endpoint(hooks: httpx.AsyncClient, receiver: Receiver) -> None:
+    tenant = await create_tenant(hooks)
+    endpoint = await _endpoint(hooks, tenant, receiver.url)
+    receiver.script = [410]
+    await hooks.post(f"/v1/webhooks/endpoints/{endpoint['id']}/test", headers=tenant.headers)
+    await receiver.wait_for(1)
+    for _ in range(40):
+        state = (await hooks.get(f"/v1/webhooks/endpoints/{endpoint['id']}", headers=tenant.headers)).json()
+        if not state["enabled"]:
+            break
+        await asyncio.sleep(0.05)
+    assert state["enabled"] is False
+    assert "410" in state["disabled_reason"]
+    events = (
+        await hooks.get("/v1/webhooks/events", params={"type": "endpoint.disabled"}, headers=tenant.headers)
+    ).json()["items"]
+    assert events[0]["data"]["endpoint_id"] == endpoint["id"]
+
+
+async def test_secret_rotation_signs_with_both_during_the_overlap(
+    hooks: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    tenant = await create_tenant(hooks)
+    endpoint = await _endpoint(hooks, tenant, receiver.url)
+    rotated = await hooks.post(
+        f"/v1/webhooks/endpoints/{endpoint['id']}/rotate-secret",
+        json={"overlap_seconds": 3600},
+        headers=tenant.headers,
+    )
+    assert rotated.status_code == 201
+    new_secret = rotated.json()["secret"]
+    assert new_secret != endpoint["secret"]
+    await hooks.post(f"/v1/webhooks/endpoints/{endpoint['id']}/test", headers=tenant.headers)
+    [got] = await receiver.wait_for(1)
+    Webhook(endpoint["secret"]).verify(got.body, got.headers)  # receivers not yet switched
+    Webhook(new_secret).verify(got.body, got.headers)  # receivers already switched
+
+
+async def test_replay_keeps_the_webhook_id(hooks: httpx.AsyncClient, receiver: Receiver) -> None:
+    tenant = await create_tenant(hooks)
+    endpoint = await _endpoint(hooks, tenant, receiver.url)
+    r = await hooks.post(f"/v1/webhooks/endpoints/{endpoint['id']}/test", headers=tenant.headers)
+    await receiver.wait_for(1)
+    replay = await hooks.post(f"/v1/webhooks/events/{r.json()['id']}/replay", headers=tenant.headers)
+    assert replay.status_code == 202
+    first, second = await receiver.wait_for(2)
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+
+
+async def test_committed_event_is_delivered_without_a_wake_up(
+    hooks: httpx.AsyncClient, receiver: Receiver, hook_app: Any
+) -> None:
+    """The API dies right after its commit, before it can wake the relay: the sweep delivers anyway."""
+    from lumen.core.tenancy.context import Scope
+    from lumen.core.webhooks.service import emit
+
+    tenant = await create_tenant(hooks)
+    await _endpoint(hooks, tenant, receiver.url)
+    async with hook_app.state.db.transaction(Scope.tenant(tenant.id)) as session:
+        await emit(session, tenant.id, "webhook.test", {"note": "no wake-up"})  # and no wake_after_commit
+    [got] = await receiver.wait_for(1, within=5)
+    assert b"no wake-up" in got.body
+
+
+async def test_a_forged_signature_is_refused_by_the_verifier(
+    hooks: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    tenant = await create_tenant(hooks)
+    endpoint = await _endpoint(hooks, tenant, receiver.url)
+    await hooks.post(f"/v1/webhooks/endpoints/{endpoint['id']}/test", headers=tenant.headers)
+    [got] = await receiver.wait_for(1)
+    other = (await _endpoint(hooks, tenant, receiver.url))["secret"]
+    with pytest.raises(WebhookVerificationError):
+        Webhook(other).verify(got.body, got.headers)
+
+
+async def test_endpoint_urls_are_checked(
+    hooks: httpx.AsyncClient, client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    # The session app runs with production rules: https only.
+    r = await client.post(
+        "/v1/webhooks/endpoints", json={"url": "http://example.com/hook"}, headers=tenant_a.headers
+    )
+    assert "https" in assert_problem(r, 422)["detail"]
+    r = await client.post(
+        "/v1/webhooks/endpoints", json={"url": "https://user:pw@example.com/h"}, headers=tenant_a.headers
+    )
+    assert_problem(r, 422)
+    r = await client.post(
+        "/v1/webhooks/endpoints",
+        json={"url": "https://example.com/h", "event_types": ["nope"]},
+        headers=tenant_a.headers,
+    )
+    assert "event_types" in assert_problem(r, 422)["detail"]
+
+
+async def test_scopes(hooks: httpx.AsyncClient) -> None:
+    tenant = await create_tenant(hooks)
+    r = await hooks.post(
+        "/v1/keys", json={"name": "reader", "scopes": ["webhooks:read"]}, headers=tenant.headers
+    )
+    reader = bearer(r.json()["key"])
+    assert (await hooks.get("/v1/webhooks/endpoints", headers=reader)).status_code == 200
+    r = await hooks.post("/v1/webhooks/endpoints", json={"url": "https://example.com/h"}, headers=reader)
+    assert_problem(r, 403)
