@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import redis.asyncio as aioredis
 import structlog
@@ -29,6 +30,7 @@ log = structlog.get_logger()
 
 _BATCH = 500
 _SWEEP_SECONDS = 1.0
+_RESCUE_SECONDS = 30.0
 
 
 class OutboxRelay:
@@ -61,6 +63,14 @@ class OutboxRelay:
                 row.relayed_at = now
         return len(rows)
 
+    async def rescue_stalled(self) -> int:
+        """Deliveries whose next attempt is long overdue (their job was lost: it exhausted arq's tries on a
+        database outage, or Redis lost it) are queued again. Runs with the sweep."""
+        from lumen.core.webhooks.service import requeue_stalled
+
+        async with self._db.transaction(PLATFORM) as session:
+            return await requeue_stalled(session)
+
     async def run(self) -> None:
         wake = asyncio.Event()
 
@@ -79,11 +89,16 @@ class OutboxRelay:
                     await asyncio.sleep(1.0)
 
         listener = asyncio.create_task(listen())
+        next_rescue = time.monotonic() + _RESCUE_SECONDS
         try:
             while True:
                 try:
                     while await self.relay_once() == _BATCH:
                         pass  # a backlog: keep going
+                    if time.monotonic() >= next_rescue:
+                        next_rescue = time.monotonic() + _RESCUE_SECONDS
+                        if rescued := await self.rescue_stalled():
+                            log.warning("jobs.stalled_deliveries_requeued", count=rescued)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the database restarting: try again on the next sweep

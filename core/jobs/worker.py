@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import msgspec
 import redis.asyncio as aioredis
 import structlog
 from arq.connections import RedisSettings, create_pool
@@ -75,7 +76,10 @@ def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
     async def startup(ctx: dict[str, Any]) -> None:
         assert settings.redis.url is not None
         ctx["settings"] = settings
-        ctx["db"] = Database(settings.database)
+        # One connection per concurrent job, so jobs never queue on the pool.
+        ctx["db"] = Database(
+            msgspec.structs.replace(settings.database, pool_size=settings.jobs.max_jobs, max_overflow=5)
+        )
         ctx["redis"] = aioredis.Redis.from_url(settings.redis.url)
         ctx["sealer"] = Sealer(instance_secret(settings))
         # No redirects: a webhook that redirects elsewhere must not bypass the address checks.

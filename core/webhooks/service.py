@@ -116,6 +116,34 @@ async def queue_delivery(
     return delivery
 
 
+# A pending delivery this far past its next attempt has lost its job.
+STALLED_AFTER = timedelta(minutes=2)
+
+
+async def requeue_stalled(session: AsyncSession) -> int:
+    """Platform scope (the relay): queue a fresh attempt for every pending delivery that is overdue."""
+    cutoff = utcnow() - STALLED_AFTER
+    stalled = (
+        await session.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at < cutoff)
+            .limit(500)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    now = utcnow()
+    for delivery in stalled:
+        delivery.next_attempt_at = now
+        await enqueue(
+            session,
+            delivery.tenant_id,
+            DELIVER_JOB,
+            {"tenant_id": str(delivery.tenant_id), "delivery_id": str(delivery.id)},
+            job_id=f"{delivery.id}:{delivery.attempt_count}:rescued-{int(now.timestamp())}",
+        )
+    return len(stalled)
+
+
 def _body(event: WebhookEvent) -> bytes:
     # Standard Webhooks payload shape: type, timestamp, data.
     return msgspec.json.encode(

@@ -99,6 +99,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["endpoint_id"], ["webhook_endpoints.id"], ondelete="CASCADE",
                                 name="fk_webhook_deliveries_endpoint_id_webhook_endpoints"),
         sa.CheckConstraint("state IN ('pending', 'succeeded', 'failed')", name="ck_webhook_deliveries_state"),
+        platform=True,  # the relay rescues stalled deliveries across tenants
     )
     op.create_index("ix_webhook_deliveries_event_id", "webhook_deliveries", ["event_id"])
     _tenant_table(

@@ -190,3 +190,39 @@ async def test_scopes(hooks: httpx.AsyncClient) -> None:
     assert (await hooks.get("/v1/webhooks/endpoints", headers=reader)).status_code == 200
     r = await hooks.post("/v1/webhooks/endpoints", json={"url": "https://example.com/h"}, headers=reader)
     assert_problem(r, 403)
+
+
+async def test_a_delivery_whose_job_was_lost_is_rescued(
+    hooks: httpx.AsyncClient, receiver: Receiver, hook_app: Any
+) -> None:
+    """A pending delivery long past its next attempt (its job exhausted its tries, or Redis lost it) is
+    queued again by the relay's rescue sweep."""
+    from datetime import timedelta
+
+    from lumen.core.db.base import utcnow
+    from lumen.core.tenancy.context import PLATFORM, Scope
+    from lumen.core.webhooks.models import WebhookDelivery
+    from lumen.core.webhooks.service import emit, requeue_stalled
+
+    tenant = await create_tenant(hooks)
+    await _endpoint(hooks, tenant, receiver.url)
+    receiver.up = False
+    async with hook_app.state.db.transaction(Scope.tenant(tenant.id)) as session:
+        event = await emit(session, tenant.id, "webhook.test", {"note": "lost job"})
+    await asyncio.sleep(0.3)
+    async with hook_app.state.db.transaction(Scope.tenant(tenant.id)) as session:
+        # As if every retry's job had vanished: overdue by ten minutes, nothing queued.
+        delivery = (
+            await session.scalars(
+                __import__("sqlalchemy").select(WebhookDelivery).where(WebhookDelivery.event_id == event.id)
+            )
+        ).one()
+        delivery.next_attempt_at = utcnow() - timedelta(minutes=10)
+    receiver.up = True
+    async with hook_app.state.db.transaction(PLATFORM) as session:
+        assert await requeue_stalled(session) >= 1
+    from lumen.core.jobs.outbox import wake
+
+    await wake(hook_app.state.redis)
+    [got] = await receiver.wait_for(1, within=10)
+    assert b"lost job" in got.body
