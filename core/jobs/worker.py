@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import functools
+import inspect
 import os
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,19 +20,24 @@ import msgspec
 import redis.asyncio as aioredis
 import structlog
 from arq.connections import RedisSettings, create_pool
-from arq.worker import Function, Worker, func
+from arq.worker import Function, Retry, Worker, func
 
 from lumen.core.crypto import Sealer
+from lumen.core.db.base import utcnow
 from lumen.core.db.session import Database
+from lumen.core.jobs.models import Job
 from lumen.core.jobs.relay import OutboxRelay
 from lumen.core.keyfiles import read_or_create
 from lumen.core.plugins.host import PluginHost
 from lumen.core.settings import Settings
+from lumen.core.tenancy.context import Scope
 from lumen.core.webhooks.service import DELIVER_JOB, deliver
 
 __all__ = ["build_worker", "instance_secret", "redis_settings"]
 
 log = structlog.get_logger()
+
+_TRIES = 3
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -55,21 +62,86 @@ def instance_secret(settings: Settings) -> bytes:
 
 
 def _plugin_job(function: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Plugins get their payload, never the worker's resources. A job started with `create_job` (its payload
+    carries `job_id`) has its status row kept: running, then succeeded with the result or failed with the
+    error; a function that takes `report_progress` can move the progress bar (0-1, with a message)."""
+    wants_progress = "report_progress" in inspect.signature(function).parameters
+
     @functools.wraps(function)
     async def run(ctx: dict[str, Any], **payload: Any) -> Any:
-        return await function(**payload)  # plugins get their payload, never the worker's resources
+        job_id, tenant_id = payload.get("job_id"), payload.get("tenant_id")
+        status = JobStatus(ctx["db"], job_id, tenant_id) if job_id and tenant_id else None
+        kwargs = dict(payload)
+        if wants_progress:
+            kwargs["report_progress"] = status.progress if status else _no_progress
+        if status is None:
+            return await function(**kwargs)
+        await status.start()
+        try:
+            result = await function(**kwargs)
+        except Exception as exc:
+            final = ctx["job_try"] >= _TRIES
+            await status.finish(error=f"{type(exc).__name__}: {str(exc)[:1500]}", final=final)
+            if final:
+                raise
+            # arq retries only what asks for it: back off 1 s, 2 s, 4 s...
+            raise Retry(defer=2 ** (ctx["job_try"] - 1)) from exc
+        await status.finish(result=result if isinstance(result, dict) else {"value": result})
+        return result
 
     return run
 
 
-def build_worker(settings: Settings, *, burst: bool = False) -> Worker:
+async def _no_progress(fraction: float, message: str | None = None) -> None:
+    return None
+
+
+class JobStatus:
+    """Writes one job's status row (tenant scope), each change in its own short transaction."""
+
+    def __init__(self, db: Database, job_id: str, tenant_id: str) -> None:
+        self._db, self._job_id, self._scope = db, uuid.UUID(job_id), Scope.tenant(uuid.UUID(tenant_id))
+
+    async def _update(self, **changes: Any) -> None:
+        async with self._db.transaction(self._scope) as session:
+            job = await session.get(Job, self._job_id)
+            if job is not None:
+                for name, value in changes.items():
+                    setattr(job, name, value)
+
+    async def start(self) -> None:
+        async with self._db.transaction(self._scope) as session:
+            job = await session.get(Job, self._job_id)
+            if job is not None:
+                job.state, job.attempts, job.started_at, job.error = (
+                    "running",
+                    job.attempts + 1,
+                    utcnow(),
+                    None,
+                )
+
+    async def progress(self, fraction: float, message: str | None = None) -> None:
+        await self._update(progress=min(1.0, max(0.0, float(fraction))), message=message)
+
+    async def finish(
+        self, *, result: dict[str, Any] | None = None, error: str | None = None, final: bool = True
+    ) -> None:
+        if error is None:
+            await self._update(state="succeeded", progress=1.0, result=result, finished_at=utcnow())
+        elif final:
+            await self._update(state="failed", error=error, finished_at=utcnow())
+        else:
+            await self._update(state="queued", error=error)  # arq tries again
+
+
+def build_worker(settings: Settings, *, burst: bool = False, plugins: Iterable[object] = ()) -> Worker:
     assert settings.redis.url is not None
     assert settings.database.url is not None
-    host = PluginHost(allow=settings.plugins)
+    host = PluginHost(allow=settings.plugins, extra=plugins)
     functions: list[Function] = [func(deliver, name=DELIVER_JOB, max_tries=3)]
     for plugin in host.plugins.values():
         functions += [
-            func(_plugin_job(job.function), name=job.name)  # type: ignore[arg-type]  # arq's WorkerCoroutine
+            func(_plugin_job(job.function), name=job.name, max_tries=_TRIES)  # type: ignore[arg-type]
             for job in plugin.jobs.values()
         ]
 
