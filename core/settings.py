@@ -78,6 +78,8 @@ class JobSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     embedded_worker: bool = True
     max_jobs: int = 20
     poll_seconds: float = 0.05
+    # A job running longer is cancelled; a job whose worker died is picked up again this + 10 s later.
+    job_timeout_seconds: int = 60
 
 
 Share = Annotated[float, msgspec.Meta(gt=0, le=1)]

@@ -5,14 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from lumen.core.audit import models as _audit_models  # noqa: F401 - registers its tables
-from lumen.core.db.base import Base
-from lumen.core.http import idempotency as _idempotency  # noqa: F401 - registers its table
-from lumen.core.jobs import models as _job_models  # noqa: F401 - registers its tables
-from lumen.core.plugins import models as _plugin_models  # noqa: F401 - registers its table
-from lumen.core.policy import models as _policy_models  # noqa: F401 - registers its table
-from lumen.core.webhooks import models as _webhook_models  # noqa: F401 - registers its tables
-from lumen.tenants import models as _tenant_models  # noqa: F401 - registers the tables on Base.metadata
+from lumen.core.db.models import Base  # every model, so the metadata is complete
 
 target_metadata = Base.metadata
 config = context.config

@@ -23,6 +23,7 @@ from arq.connections import RedisSettings, create_pool
 from arq.worker import Function, Retry, Worker, func
 
 from lumen.core.crypto import Sealer
+from lumen.core.db import models as _all_models  # noqa: F401 - foreign keys to every table resolve
 from lumen.core.db.base import utcnow
 from lumen.core.db.session import Database
 from lumen.core.jobs.models import Job
@@ -175,7 +176,7 @@ def build_worker(settings: Settings, *, burst: bool = False, plugins: Iterable[o
         on_shutdown=shutdown,
         max_jobs=settings.jobs.max_jobs,
         poll_delay=settings.jobs.poll_seconds,
-        job_timeout=120,
+        job_timeout=settings.jobs.job_timeout_seconds,
         burst=burst,
         handle_signals=not burst,
         keep_result=3600,

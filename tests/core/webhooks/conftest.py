@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.server
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ class Receiver:
     script: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     up: bool = True
+    hang_first: float = 0.0  # seconds the first request is held before answering (a slow receiver)
 
     async def wait_for(self, count: int, within: float = 15.0) -> list[Received]:
         for _ in range(int(within / 0.05)):
@@ -52,6 +54,8 @@ def receiver() -> Iterator[Receiver]:
                 self.connection.close()  # as if nobody listened
                 return
             state.received.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
+            if state.hang_first and len(state.received) == 1:
+                time.sleep(state.hang_first)
             status = state.script.pop(0) if state.script else 200
             self.send_response(status)
             self.end_headers()
