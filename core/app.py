@@ -32,6 +32,10 @@ from lumen.core.http.health import healthz, problem_type, readyz
 from lumen.core.http.idempotency import IdempotencyMiddleware
 from lumen.core.jobs.controllers import JobController
 from lumen.core.jobs.worker import instance_secret
+from lumen.core.limits.controllers import TenantLimitsController, UsageController
+from lumen.core.limits.limiter import RateLimiter
+from lumen.core.limits.middleware import RateLimitMiddleware
+from lumen.core.limits.service import TenantLimitsCache
 from lumen.core.logging import configure_logging
 from lumen.core.plugins.controllers import PluginController
 from lumen.core.plugins.dependencies import provide_plugin_context
@@ -77,6 +81,8 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
     tenant_config = TenantConfigCache(
         db, plugin_defaults=host.defaults, ttl_seconds=settings.server.auth_cache_seconds, bus=bus
     )
+    tenant_limits = TenantLimitsCache(db, ttl_seconds=settings.server.auth_cache_seconds, bus=bus)
+    rate_limiter = RateLimiter.from_settings(settings, tenant_limits)
     state = State(
         {
             "settings": settings,
@@ -90,6 +96,11 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             "policy_engine": policy_engine,
             "tenant_config": tenant_config,
             "authenticator": authenticator,
+            "tenant_limits": tenant_limits,
+            "rate_limiter": rate_limiter,
+            "usage_meter": rate_limiter.meter,
+            # Awaited with (tenant_id, quota kind, share) when a tenant crosses a share of a daily quota.
+            "usage_threshold_listeners": rate_limiter.meter.listeners,
             "audit_signer": load_or_create_signer(settings.audit_signing_key, settings.data_path),
             "sealer": Sealer(instance_secret(settings)),
             "webhook_event_types": {
@@ -107,6 +118,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
         await bus.stop()
         await policy_engine.aclose()
         await redis_client.aclose()
+        await rate_limiter.aclose()
         await db.dispose()
 
     openapi = OpenAPIConfig(
@@ -133,6 +145,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             Tag(name="audit", description="The tamper-evident audit trail."),
             Tag(name="plugins", description="Per-tenant plugin enablement and settings."),
             Tag(name="policy", description="The tenant's own policy data."),
+            Tag(name="usage", description="The tenant's metered usage per day."),
         ],
     )
 
@@ -147,6 +160,8 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             AuditController,
             PluginController,
             TenantPolicyController,
+            TenantLimitsController,
+            UsageController,
             WebhookEndpointController,
             WebhookEventController,
             JobController,
@@ -160,6 +175,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             RequestContextMiddleware(),
             UnitOfWorkMiddleware(),
             DefineMiddleware(ApiKeyAuthenticationMiddleware, exclude=PUBLIC_PATHS),
+            RateLimitMiddleware(),
             IdempotencyMiddleware(settings.server.idempotency_ttl_seconds, instance_secret(settings)),
             AuditMiddleware(),
         ],

@@ -211,5 +211,7 @@ def _name_variable(message: str, origin: Mapping[str, str]) -> str:
         field = text.split("unknown field `", 1)[1].split("`", 1)[0]
         path = f"{path}.{field}" if path else field
         return f"{origin.get(path, 'LUMEN_' + path.replace('.', '__').upper())}: no such setting"
+    path, _, index = path.partition("[")  # a list item: `limits.thresholds[1]` is the variable's 2nd value
     variable = origin.get(path, "LUMEN_" + path.replace(".", "__").upper())
-    return f"{variable}: {text or message}"
+    item = f" (value {int(index.split(']')[0]) + 1})" if index.split("]")[0].isdigit() else ""
+    return f"{variable}: {text or message}{item}"

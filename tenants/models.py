@@ -36,6 +36,8 @@ class Tenant(TimestampedModel):
         Enum(TenantStatus, name="tenant_status", values_callable=lambda e: [m.value for m in e]),
         default=TenantStatus.ACTIVE,
     )
+    # A name from lumen.core.limits.plans.PLANS; changed with PUT /v1/tenants/{id}/limits.
+    plan: Mapped[str] = mapped_column(String(32), default="standard", server_default="standard")
 
 
 class ApiKey(TenantModel):

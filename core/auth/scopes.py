@@ -19,6 +19,7 @@ KERNEL_SCOPES = {
     "webhooks:manage": "Register, change and test webhook endpoints; replay events.",
     "webhooks:read": "Read webhook endpoints, events and delivery attempts.",
     "jobs:read": "Read the state of background jobs.",
+    "usage:read": "Read the tenant's metered usage (requests and tokens per day).",
 }
 
 

@@ -90,6 +90,16 @@ KERNEL_ACTIONS: dict[str, ActionSpec] = {
     "jobs.read": ActionSpec(
         description="Read a job's state and progress.", scopes=("jobs:read",), access="read"
     ),
+    # Rate limits and usage: the operator sets a tenant's plan and overrides; a tenant reads its usage.
+    "tenants.limits.read": ActionSpec(
+        description="Read a tenant's plan, overrides and effective limits.", platform=True, access="read"
+    ),
+    "tenants.limits.update": ActionSpec(
+        description="Set a tenant's plan and limit overrides.", platform=True
+    ),
+    "usage.read": ActionSpec(
+        description="Read the tenant's metered usage per day.", scopes=("usage:read",), access="read"
+    ),
     "audit.export": ActionSpec(
         description="Export the audit chain, signed.", scopes=("audit:read",), operator=True, access="read"
     ),

@@ -30,9 +30,23 @@ def test_short_and_nested_names() -> None:
     assert settings.log.format == "json"
 
 
+def test_limits_settings() -> None:
+    assert load_settings({}).limits.thresholds == [0.8]
+    settings = load_settings(
+        {"LUMEN_LIMITS__THRESHOLDS": "0.5, 0.9,1", "LUMEN_LIMITS__REDIS_TIMEOUT_SECONDS": "0.1"}
+    )
+    assert settings.limits.thresholds == [0.5, 0.9, 1.0]
+    assert settings.limits.redis_timeout_seconds == 0.1
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("LUMEN_SERVER__PORT", "eighty"), ("LUMEN_LOG_LEVEL", "loud"), ("LUMEN_SERVER__NOPE", "1")],
+    [
+        ("LUMEN_SERVER__PORT", "eighty"),
+        ("LUMEN_LOG_LEVEL", "loud"),
+        ("LUMEN_SERVER__NOPE", "1"),
+        ("LUMEN_LIMITS__THRESHOLDS", "0.8,1.5"),
+    ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError) as info:

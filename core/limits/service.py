@@ -1,0 +1,134 @@
+"""A tenant's limits: read per worker through a short cache on the request path, changed by the operator.
+
+The cache follows `lumen.core.tenancy.config`: entries live a few seconds, and a change publishes a "tenant"
+invalidation after its commit so that every worker drops the tenant's entry at once (an override takes
+effect on the next request, in every API process). If Redis cannot carry the note, the TTL bounds staleness.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lumen.core.db.session import Database
+from lumen.core.http.errors import NotFound, UnprocessableEntity
+from lumen.core.limits.plans import DEFAULT_PLAN, PLANS, LimitOverrides, Limits, effective_limits
+from lumen.core.limits.repository import TenantLimitsRepository
+from lumen.core.tenancy.context import Scope
+from lumen.core.tenancy.invalidation import Invalidation, InvalidationBus
+
+__all__ = ["TenantLimitSettings", "TenantLimitsCache", "TenantLimitsService", "check_overrides"]
+
+log = structlog.get_logger()
+
+_MAX_CACHED = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class TenantLimitSettings:
+    plan: str
+    overrides: LimitOverrides
+    limits: Limits  # the plan with the overrides applied
+
+
+def _settings(plan: str, stored: Mapping[str, Any]) -> TenantLimitSettings:
+    overrides = LimitOverrides.from_stored(stored)
+    return TenantLimitSettings(plan=plan, overrides=overrides, limits=effective_limits(plan, overrides))
+
+
+class TenantLimitsCache:
+    """Per worker: tenant id -> its limits, for `ttl_seconds` or until invalidated."""
+
+    def __init__(self, db: Database, *, ttl_seconds: float = 5.0, bus: InvalidationBus | None = None) -> None:
+        self._db = db
+        self._ttl = ttl_seconds
+        self._cache: dict[uuid.UUID, tuple[float, TenantLimitSettings]] = {}
+        if bus is not None:
+            bus.subscribe(self._on_invalidation)
+
+    def _on_invalidation(self, note: Invalidation | None) -> None:
+        if note is None:
+            self._cache.clear()
+        elif note.kind == "tenant" and note.tenant_uuid is not None:
+            self._cache.pop(note.tenant_uuid, None)
+
+    async def get(self, tenant_id: uuid.UUID) -> TenantLimitSettings:
+        hit = self._cache.get(tenant_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        found = await self.load(tenant_id)
+        if self._ttl > 0:
+            if len(self._cache) >= _MAX_CACHED:
+                self._cache.clear()
+            self._cache[tenant_id] = (time.monotonic() + self._ttl, found)
+        return found
+
+    async def load(self, tenant_id: uuid.UUID) -> TenantLimitSettings:
+        async with self._db.transaction(Scope.tenant(tenant_id)) as session:
+            row = await TenantLimitsRepository(session).read(tenant_id)
+        plan, stored = row if row is not None else (DEFAULT_PLAN, {})
+        return _settings(plan, stored)
+
+
+def _field_message(exc: msgspec.ValidationError) -> str:
+    """msgspec says `Expected ... - at `$.requests_per_minute``; name the field as the caller wrote it."""
+    text, _, where = str(exc).rpartition(" - at `$")
+    field = where.rstrip("`").lstrip(".")
+    if not text and "unknown field `" in str(exc):
+        text = str(exc)
+    if "unknown field `" in text:
+        name = text.split("unknown field `", 1)[1].split("`", 1)[0]
+        return f"{name}: no such limit (known: {', '.join(LimitOverrides.__struct_fields__)})"
+    return f"{field}: {text}" if field and text else str(exc)
+
+
+def check_overrides(raw: Mapping[str, Any]) -> LimitOverrides:
+    """Validate overrides as sent; a bad one is a 422 naming `overrides.<field>`."""
+    try:
+        return msgspec.convert(dict(raw), LimitOverrides)
+    except msgspec.ValidationError as exc:
+        raise UnprocessableEntity(f"overrides.{_field_message(exc)}", slug="validation-error") from None
+
+
+def check_plan(plan: str) -> str:
+    if plan not in PLANS:
+        raise UnprocessableEntity(
+            f"plan: unknown plan {plan!r} (one of: {', '.join(sorted(PLANS))})", slug="validation-error"
+        )
+    return plan
+
+
+class TenantLimitsService:
+    """The operator's view and changes (platform scope). Never commits: the request boundary does."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.repository = TenantLimitsRepository(session)
+
+    async def get(self, tenant_id: uuid.UUID) -> TenantLimitSettings:
+        row = await self.repository.read(tenant_id)
+        if row is None:
+            raise NotFound("tenant not found")
+        return _settings(*row)
+
+    async def replace(
+        self, tenant_id: uuid.UUID, *, plan: str | None, overrides: LimitOverrides
+    ) -> TenantLimitSettings:
+        """Set the plan (unchanged when None) and replace the overrides entirely."""
+        if not await self.repository.lock_tenant(tenant_id):
+            raise NotFound("tenant not found")
+        current = await self.repository.read(tenant_id)
+        assert current is not None  # locked above
+        chosen = check_plan(plan) if plan is not None else current[0]
+        stored = msgspec.to_builtins(overrides)
+        await self.repository.write(tenant_id, plan=chosen, overrides=stored)
+        log.info(
+            "limits.tenant_limits_changed", tenant_id=str(tenant_id), plan=chosen, overrides=sorted(stored)
+        )
+        return _settings(chosen, stored)
