@@ -47,7 +47,7 @@ from lumen.core.settings import Settings, load_settings
 from lumen.core.tenancy.config import TenantConfigCache
 from lumen.core.tenancy.invalidation import InvalidationBus
 from lumen.core.webhooks.controllers import WebhookEndpointController, WebhookEventController
-from lumen.core.webhooks.service import KERNEL_EVENT_TYPES
+from lumen.core.webhooks.service import KERNEL_EVENT_TYPES, threshold_listener
 from lumen.tenants.controllers import KeyController, TenantController
 
 __all__ = ["app_from_env", "create_app"]
@@ -83,6 +83,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
     )
     tenant_limits = TenantLimitsCache(db, ttl_seconds=settings.server.auth_cache_seconds, bus=bus)
     rate_limiter = RateLimiter.from_settings(settings, tenant_limits)
+    rate_limiter.meter.listeners.append(threshold_listener(db, redis_client))
     state = State(
         {
             "settings": settings,

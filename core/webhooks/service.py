@@ -47,6 +47,23 @@ KERNEL_EVENT_TYPES = {
 }
 
 
+def threshold_listener(db: Database, redis: Any) -> Any:
+    """Emits `usage.threshold_reached` when the usage meter reports a tenant crossing a quota share."""
+    from lumen.core.jobs.outbox import wake
+
+    async def listen(tenant_id: uuid.UUID, quota: str, share: float) -> None:
+        async with db.transaction(Scope.tenant(tenant_id)) as session:
+            await emit(
+                session,
+                tenant_id,
+                "usage.threshold_reached",
+                {"quota": quota, "share": share, "date": utcnow().date().isoformat()},
+            )
+        await wake(redis)
+
+    return listen
+
+
 def seal_secret(sealer: Sealer, endpoint_id: uuid.UUID, secret: str) -> bytes:
     return sealer.seal(_SECRET_PURPOSE, endpoint_id.bytes, secret.encode())
 

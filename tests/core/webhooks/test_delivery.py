@@ -227,3 +227,17 @@ async def test_a_delivery_whose_job_was_lost_is_rescued(
     received = await receiver.wait_for(1, within=10)
     assert all(b"lost job" in got.body for got in received)
     assert len({got.headers["webhook-id"] for got in received}) == 1  # a rescue is the same message
+
+
+async def test_crossing_a_quota_share_emits_usage_threshold_reached(hooks: httpx.AsyncClient,
+                                                                     receiver: Receiver) -> None:
+    from tests.core.limits.conftest import set_limits
+
+    tenant = await create_tenant(hooks)
+    await set_limits(hooks, tenant.id, requests_per_day=10)
+    await _endpoint(hooks, tenant, receiver.url, event_types=["usage.threshold_reached"])
+    for _ in range(9):
+        await hooks.get("/v1/keys", headers=tenant.headers)
+    [got] = await receiver.wait_for(1)
+    assert b"usage.threshold_reached" in got.body
+    assert b'"quota":"requests"' in got.body
