@@ -7,7 +7,6 @@ effect on the next request, in every API process). If Redis cannot carry the not
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,14 +20,14 @@ from lumen.core.db.session import Database
 from lumen.core.http.errors import NotFound, UnprocessableEntity
 from lumen.core.limits.plans import DEFAULT_PLAN, PLANS, LimitOverrides, Limits, effective_limits
 from lumen.core.limits.repository import TenantLimitsRepository
+from lumen.core.tenancy.cache import TenantCache
 from lumen.core.tenancy.context import Scope
-from lumen.core.tenancy.invalidation import Invalidation, InvalidationBus
+from lumen.core.tenancy.invalidation import InvalidationBus
 
 __all__ = ["TenantLimitSettings", "TenantLimitsCache", "TenantLimitsService", "check_overrides"]
 
 log = structlog.get_logger()
 
-_MAX_CACHED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,32 +42,12 @@ def _settings(plan: str, stored: Mapping[str, Any]) -> TenantLimitSettings:
     return TenantLimitSettings(plan=plan, overrides=overrides, limits=effective_limits(plan, overrides))
 
 
-class TenantLimitsCache:
+class TenantLimitsCache(TenantCache[TenantLimitSettings]):
     """Per worker: tenant id -> its limits, for `ttl_seconds` or until invalidated."""
 
     def __init__(self, db: Database, *, ttl_seconds: float = 5.0, bus: InvalidationBus | None = None) -> None:
+        super().__init__(ttl_seconds=ttl_seconds, bus=bus)
         self._db = db
-        self._ttl = ttl_seconds
-        self._cache: dict[uuid.UUID, tuple[float, TenantLimitSettings]] = {}
-        if bus is not None:
-            bus.subscribe(self._on_invalidation)
-
-    def _on_invalidation(self, note: Invalidation | None) -> None:
-        if note is None:
-            self._cache.clear()
-        elif note.kind == "tenant" and note.tenant_uuid is not None:
-            self._cache.pop(note.tenant_uuid, None)
-
-    async def get(self, tenant_id: uuid.UUID) -> TenantLimitSettings:
-        hit = self._cache.get(tenant_id)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        found = await self.load(tenant_id)
-        if self._ttl > 0:
-            if len(self._cache) >= _MAX_CACHED:
-                self._cache.clear()
-            self._cache[tenant_id] = (time.monotonic() + self._ttl, found)
-        return found
 
     async def load(self, tenant_id: uuid.UUID) -> TenantLimitSettings:
         async with self._db.transaction(Scope.tenant(tenant_id)) as session:

@@ -4,7 +4,6 @@ every worker (lumen.core.tenancy.invalidation)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,12 +12,12 @@ from typing import Any
 from sqlalchemy import select
 
 from lumen.core.db.session import Database
+from lumen.core.tenancy.cache import TenantCache
 from lumen.core.tenancy.context import Scope
-from lumen.core.tenancy.invalidation import Invalidation, InvalidationBus
+from lumen.core.tenancy.invalidation import InvalidationBus
 
 __all__ = ["TenantConfig", "TenantConfigCache"]
 
-_MAX_CACHED = 10_000
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class TenantConfig:
     policy_version: int = 0
 
 
-class TenantConfigCache:
+class TenantConfigCache(TenantCache[TenantConfig]):
     def __init__(
         self,
         db: Database,
@@ -38,29 +37,9 @@ class TenantConfigCache:
         ttl_seconds: float = 5.0,
         bus: InvalidationBus | None = None,
     ) -> None:
+        super().__init__(ttl_seconds=ttl_seconds, bus=bus)
         self._db = db
         self._defaults = dict(plugin_defaults)
-        self._ttl = ttl_seconds
-        self._cache: dict[uuid.UUID, tuple[float, TenantConfig]] = {}
-        if bus is not None:
-            bus.subscribe(self._on_invalidation)
-
-    def _on_invalidation(self, note: Invalidation | None) -> None:
-        if note is None:
-            self._cache.clear()
-        elif note.kind == "tenant" and note.tenant_uuid is not None:
-            self._cache.pop(note.tenant_uuid, None)
-
-    async def get(self, tenant_id: uuid.UUID) -> TenantConfig:
-        hit = self._cache.get(tenant_id)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        config = await self.load(tenant_id)
-        if self._ttl > 0:
-            if len(self._cache) >= _MAX_CACHED:
-                self._cache.clear()
-            self._cache[tenant_id] = (time.monotonic() + self._ttl, config)
-        return config
 
     async def load(self, tenant_id: uuid.UUID) -> TenantConfig:
         from lumen.core.plugins.models import TenantPlugin
