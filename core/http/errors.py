@@ -141,6 +141,13 @@ class UnprocessableEntity(LumenProblem):
         super().__init__(detail, slug=slug, status_code=status_code or 422, headers=headers, extra=extra)
 
 
+def field_message(exc: Exception) -> str:
+    """msgspec says `Expected ... - at `$.max_items``; name the field the way the caller wrote it."""
+    text, _, where = str(exc).rpartition(" - at `$")
+    field = where.rstrip("`").lstrip(".")
+    return f"{field}: {text}" if field and text else str(exc)
+
+
 def _explain(message: str) -> str:
     for pattern, meaning in PATTERN_EXPLANATIONS.items():
         message = message.replace(f"Expected `str` matching regex {pattern!r}", f"Expected {meaning}")

@@ -11,7 +11,6 @@ import msgspec
 from litestar import Controller, Request, get, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from lumen.core.db.unit_of_work import unit_of_work
 from lumen.core.http.dependencies import Caller, DbSession
 from lumen.core.http.errors import UnprocessableEntity
 from lumen.core.limits import keys
@@ -19,7 +18,7 @@ from lumen.core.limits.metering import UsageMeter
 from lumen.core.limits.plans import PLANS
 from lumen.core.limits.schemas import LimitsOut, LimitsUpdate, LimitValues, UsageReport
 from lumen.core.limits.service import TenantLimitSettings, TenantLimitsService, check_overrides
-from lumen.core.tenancy.invalidation import Invalidation, InvalidationBus
+from lumen.core.tenancy.invalidation import forget_tenant_after_commit
 
 __all__ = ["MAX_USAGE_DAYS", "TenantLimitsController", "UsageController"]
 
@@ -74,12 +73,7 @@ class TenantLimitsController(Controller):
         overrides = check_overrides(data.overrides)
         plan = None if data.plan is msgspec.UNSET else data.plan
         found = await TenantLimitsService(session).replace(tenant_id, plan=plan, overrides=overrides)
-        bus: InvalidationBus = request.app.state.bus
-
-        async def announce() -> None:
-            await bus.announce(Invalidation(kind="tenant", tenant_id=str(tenant_id)))
-
-        unit_of_work(request.scope).after_commit(announce)
+        forget_tenant_after_commit(request.scope, tenant_id)
         return limits_out(tenant_id, found)
 
 

@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lumen.core.db.session import Database
-from lumen.core.http.errors import NotFound, UnprocessableEntity
+from lumen.core.http.errors import NotFound, UnprocessableEntity, field_message
 from lumen.core.limits.plans import DEFAULT_PLAN, PLANS, LimitOverrides, Limits, effective_limits
 from lumen.core.limits.repository import TenantLimitsRepository
 from lumen.core.tenancy.cache import TenantCache
@@ -27,7 +27,6 @@ from lumen.core.tenancy.invalidation import InvalidationBus
 __all__ = ["TenantLimitSettings", "TenantLimitsCache", "TenantLimitsService", "check_overrides"]
 
 log = structlog.get_logger()
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +57,10 @@ class TenantLimitsCache(TenantCache[TenantLimitSettings]):
 
 def _field_message(exc: msgspec.ValidationError) -> str:
     """msgspec says `Expected ... - at `$.requests_per_minute``; name the field as the caller wrote it."""
-    text, _, where = str(exc).rpartition(" - at `$")
-    field = where.rstrip("`").lstrip(".")
-    if not text and "unknown field `" in str(exc):
-        text = str(exc)
-    if "unknown field `" in text:
-        name = text.split("unknown field `", 1)[1].split("`", 1)[0]
+    if "unknown field `" in str(exc):
+        name = str(exc).split("unknown field `", 1)[1].split("`", 1)[0]
         return f"{name}: no such limit (known: {', '.join(LimitOverrides.__struct_fields__)})"
-    return f"{field}: {text}" if field and text else str(exc)
+    return field_message(exc)
 
 
 def check_overrides(raw: Mapping[str, Any]) -> LimitOverrides:

@@ -10,10 +10,10 @@ from litestar.params import FromPath, JSONBody, PathParameter
 from sqlalchemy import select
 
 from lumen.core.http.dependencies import Caller, DbSession
-from lumen.core.http.errors import Conflict, NotFound, UnprocessableEntity
+from lumen.core.http.errors import Conflict, NotFound, UnprocessableEntity, field_message
 from lumen.core.plugins.host import LoadedPlugin, PluginHost
 from lumen.core.plugins.models import TenantPlugin
-from lumen.core.tenancy.invalidation import Invalidation, InvalidationBus
+from lumen.core.tenancy.invalidation import forget_tenant_after_commit
 from lumen.plugins.sdk.types import KnowledgeSource
 
 __all__ = ["PluginController", "plugin_settings"]
@@ -52,7 +52,7 @@ def plugin_settings(plugin: LoadedPlugin, stored: dict[str, Any] | None) -> Any:
         # Stored under an older version of the plugin whose settings have since changed: never guess.
         raise Conflict(
             f"This tenant's settings for plugin {plugin.name!r} no longer fit its current version "
-            f"({_field_message(exc)}); send valid settings with PUT /v1/plugins/{plugin.name}."
+            f"({field_message(exc)}); send valid settings with PUT /v1/plugins/{plugin.name}."
         ) from None
 
 
@@ -161,7 +161,7 @@ class PluginController(Controller):
                 checked = msgspec.convert(data.settings, plugin.settings_type)
             except msgspec.ValidationError as exc:
                 raise UnprocessableEntity(
-                    f"settings: {_field_message(exc)}", slug="validation-error"
+                    f"settings: {field_message(exc)}", slug="validation-error"
                 ) from None
             settings = msgspec.to_builtins(checked)
         enabled = (
@@ -184,23 +184,6 @@ class PluginController(Controller):
             row.enabled, row.settings, row.version = enabled, settings, row.version + 1
             row.updated_by_key_id = principal.key_id
         await session.flush()
-        _invalidate_after_commit(request, principal.tenant_id)
+        assert principal.tenant_id is not None
+        forget_tenant_after_commit(request.scope, principal.tenant_id)
         return _out(plugin, row)
-
-
-def _field_message(exc: msgspec.ValidationError) -> str:
-    """msgspec says `... - at `$.max_results``; name the field the way the caller wrote it."""
-    text, _, where = str(exc).rpartition(" - at `$")
-    field = where.rstrip("`").lstrip(".")
-    return f"{field}: {text}" if field and text else str(exc)
-
-
-def _invalidate_after_commit(request: Request[Any, Any, Any], tenant_id: Any) -> None:
-    from lumen.core.db.unit_of_work import unit_of_work
-
-    bus: InvalidationBus = request.app.state.bus
-
-    async def announce() -> None:
-        await bus.announce(Invalidation(kind="tenant", tenant_id=str(tenant_id)))
-
-    unit_of_work(request.scope).after_commit(announce)

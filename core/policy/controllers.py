@@ -16,7 +16,7 @@ from lumen.core.http.dependencies import Caller, DbSession
 from lumen.core.http.errors import UnprocessableEntity
 from lumen.core.policy.actions import ActionSpec
 from lumen.core.policy.models import TenantPolicyVersion
-from lumen.core.tenancy.invalidation import Invalidation, InvalidationBus
+from lumen.core.tenancy.invalidation import forget_tenant_after_commit
 
 __all__ = ["TenantPolicyController", "TenantPolicyData"]
 
@@ -153,13 +153,5 @@ class TenantPolicyController(Controller):
         )
         session.add(row)
         await session.flush()
-        from lumen.core.db.unit_of_work import unit_of_work
-
-        bus: InvalidationBus = request.app.state.bus
-        tenant = str(principal.tenant_id)
-
-        async def announce() -> None:
-            await bus.announce(Invalidation(kind="tenant", tenant_id=tenant))
-
-        unit_of_work(request.scope).after_commit(announce)
+        forget_tenant_after_commit(request.scope, principal.tenant_id)
         return PolicyDataOut(version=row.version, data=data, created_at=row.created_at)

@@ -19,7 +19,6 @@ from lumen.core.tenancy.invalidation import InvalidationBus
 __all__ = ["TenantConfig", "TenantConfigCache"]
 
 
-
 @dataclass(frozen=True)
 class TenantConfig:
     enabled_plugins: frozenset[str]

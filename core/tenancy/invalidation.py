@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 import redis.asyncio as aioredis
 import structlog
 
-__all__ = ["CHANNEL", "Invalidation", "InvalidationBus", "publish"]
+__all__ = ["CHANNEL", "Invalidation", "InvalidationBus", "forget_tenant_after_commit", "publish"]
 
 log = structlog.get_logger()
 
@@ -92,3 +92,17 @@ class InvalidationBus:
                 log.warning("cache.invalidation_listener_failed", error_type=type(exc).__name__)
                 self._dispatch(None)
                 await asyncio.sleep(1.0)
+
+
+def forget_tenant_after_commit(scope: Any, tenant_id: uuid.UUID | str) -> None:
+    """In a request that changed a tenant's configuration (plugins, policy data, limits): once it commits,
+    every worker drops what it cached about that tenant."""
+    from lumen.core.db.unit_of_work import unit_of_work
+
+    bus: InvalidationBus = scope["litestar_app"].state.bus
+    note = Invalidation(kind="tenant", tenant_id=str(tenant_id))
+
+    async def announce() -> None:
+        await bus.announce(note)
+
+    unit_of_work(scope).after_commit(announce)
