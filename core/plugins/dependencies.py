@@ -34,4 +34,7 @@ async def provide_plugin_context(
         session=session,
         audit=request_audit(request.scope),
         obligations=decision.obligations if decision is not None else (),
+        services=host.services,
+        models=getattr(request.app.state, "models", None),
+        hooks=host.pm.hook,
     )

@@ -75,6 +75,7 @@ class LoadedPlugin:
     jobs: dict[str, JobSpec] = field(default_factory=dict)
     events: dict[str, WebhookEventType] = field(default_factory=dict)
     knowledge: list[KnowledgeSource] = field(default_factory=list)
+    services: dict[str, Any] = field(default_factory=dict)
     settings_type: type[msgspec.Struct] | None = None
 
     @property
@@ -180,6 +181,13 @@ class PluginHost:
             self._claim(owners, "webhook event type", event.name, plugin)
             plugin.events[event.name] = event
         plugin.knowledge = list(self._call(plugin, "register_knowledge") or ())
+        for service, function in (self._call(plugin, "register_services") or {}).items():
+            if not service.startswith(name + ".") or not callable(function):
+                raise PluginError(
+                    f"plugin {name!r}: service {service!r} must be a callable named {name}.<service>"
+                )
+            self._claim(owners, "service", service, plugin)
+            plugin.services[service] = function
         settings_type = self._call(plugin, "register_settings")
         if settings_type is not None:
             if not (isinstance(settings_type, type) and issubclass(settings_type, msgspec.Struct)):
@@ -254,6 +262,11 @@ class PluginHost:
     @property
     def routers(self) -> list[Router]:
         return [router for plugin in self.plugins.values() for router in plugin.routers]
+
+    @property
+    def services(self) -> dict[str, Any]:
+        """Every plugin's services by name (`<plugin>.<service>`), for `PluginContext.service()`."""
+        return {name: fn for plugin in self.plugins.values() for name, fn in plugin.services.items()}
 
     @property
     def defaults(self) -> Mapping[str, bool]:

@@ -19,7 +19,9 @@ from lumen.core.http.types import NOT_BLANK_TEXT, TEXT
 from lumen.core.policy.actions import ActionSpec
 from lumen.plugins.sdk.context import Context, PluginContext
 from lumen.plugins.sdk.hookspecs import hookimpl
+from lumen.plugins.sdk.inference import ChatMessage, Generation, ModelServices, Passage
 from lumen.plugins.sdk.repository import TenantRepository
+from lumen.plugins.sdk.safety import BASE_DISCLAIMER, Citation, SafetyEnvelope, disclaimer_for
 from lumen.plugins.sdk.types import (
     JobSpec,
     KnowledgeSource,
@@ -31,26 +33,34 @@ from lumen.plugins.sdk.types import (
 )
 
 __all__ = [
+    "BASE_DISCLAIMER",
     "NOT_BLANK_TEXT",
     "TEXT",
     "ActionSpec",
     "AuditEntry",
     "Caller",
+    "ChatMessage",
+    "Citation",
     "Conflict",
     "Context",
     "Forbidden",
+    "Generation",
     "JobSpec",
     "KnowledgeSource",
     "LumenProblem",
+    "ModelServices",
     "NotFound",
+    "Passage",
     "PluginContext",
     "PluginInfo",
     "PolicySource",
+    "SafetyEnvelope",
     "StartupContext",
     "TenantEventContext",
     "TenantModel",
     "TenantRepository",
     "UnprocessableEntity",
     "WebhookEventType",
+    "disclaimer_for",
     "hookimpl",
 ]

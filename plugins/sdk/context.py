@@ -8,7 +8,7 @@ caller, its own per-tenant settings, an audit recorder, repositories bound to th
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from litestar.di import NamedDependency
@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lumen.core.audit.recorder import RequestAudit
 from lumen.core.audit.service import AuditEntry
 from lumen.core.auth.principal import Principal
+from lumen.core.http.errors import LumenProblem
+from lumen.plugins.sdk.inference import ChatMessage, Generation, ModelServices, Passage
 from lumen.plugins.sdk.repository import TenantRepository
 
 __all__ = ["Context", "PluginContext"]
@@ -34,6 +36,9 @@ class PluginContext:
         session: AsyncSession,
         audit: RequestAudit | None,
         obligations: Sequence[str] = (),
+        services: Mapping[str, Any] | None = None,
+        models: ModelServices | None = None,
+        hooks: Any = None,
     ) -> None:
         if principal.tenant_id is None:
             raise ValueError("a plugin context belongs to one tenant")
@@ -44,6 +49,71 @@ class PluginContext:
         self.obligations = tuple(obligations)  # what the policy decision requires of this request
         self._session = session
         self._audit = audit
+        self._services = services or {}
+        self._models = models
+        # pluggy's hook relay: a plugin calls the hooks it declared through register_hookspecs, e.g.
+        # `ctx.hooks.interaction_rules(tenant_id=ctx.tenant_id)`, and gets every implementation's result.
+        self.hooks = hooks
+
+    # --- other plugins and the shared model services ----------------------------------------------------
+
+    def service(self, name: str) -> Any:
+        """Another plugin's service (`<plugin>.<service>`, see its docs); a 503 naming it if that plugin is
+        not installed, so a feature that needs it fails closed instead of answering without it."""
+        function = self._services.get(name)
+        if function is None:
+            raise LumenProblem(
+                f"This needs the {name!r} service, whose plugin is not installed on this Lumen.",
+                slug="service-unavailable",
+            )
+        return function
+
+    def _model_services(self) -> ModelServices:
+        if self._models is None:
+            raise LumenProblem(
+                "The inference pool is not configured on this Lumen.", slug="service-unavailable"
+            )
+        return self._models
+
+    async def generate(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        model: str = "lumen-base",
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> Generation:
+        """Text from the shared pool, for this tenant (its adapters only). The model phrases; it never
+        decides a severity, a triage level or a citation (ARCHITECTURE §6.1)."""
+        return await self._model_services().generate(
+            self.tenant_id,
+            messages,
+            model=model,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stop,
+            seed=seed,
+        )
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embeddings from the pool's embedding model (384 dimensions on the embedded default)."""
+        return await self._model_services().embed(self.tenant_id, texts)
+
+    async def retrieve(
+        self,
+        query: str,
+        *,
+        corpora: Sequence[str] | None = None,
+        filters: Mapping[str, Any] | None = None,
+        k: int = 5,
+    ) -> list[Passage]:
+        """Passages from the corpora this tenant may read (its own documents and the platform's shared
+        corpora), best first."""
+        return await self._model_services().retrieve(
+            self.tenant_id, query, corpora=corpora, filters=filters, k=k
+        )
 
     def repository(self, repository_type: type[R]) -> R:
         """A repository bound to this request's transaction and tenant; the request boundary commits."""

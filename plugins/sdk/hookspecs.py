@@ -81,6 +81,13 @@ def register_settings() -> type | None:
 
 
 @hookspec
+def register_services() -> Mapping[str, Any]:  # type: ignore[empty-body]
+    """Services this plugin offers other plugins, named `<plugin>.<service>` (e.g. `interactions.check`),
+    each a callable taking the caller's `PluginContext` first. Another plugin reaches one with
+    `ctx.service("interactions.check")`; the documented signature is the service's contract."""
+
+
+@hookspec
 def register_hookspecs() -> Sequence[object]:  # type: ignore[empty-body]
     """Modules or classes of further hookspecs, so that plugins can extend each other (e.g. the
     interactions plugin lets others add `interaction_rules`)."""

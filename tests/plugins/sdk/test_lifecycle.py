@@ -3,13 +3,18 @@ hooks are exercised by the host's and the request path's tests (tests/core/plugi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pluggy
 import pytest
 
+from lumen.core.auth.principal import Principal
+from lumen.core.http.errors import LumenProblem
 from lumen.core.plugins.host import PluginError, PluginHost
-from lumen.plugins.sdk import PluginInfo, hookimpl
+from lumen.plugins.sdk import PluginContext, PluginInfo, hookimpl
 from lumen.plugins.sdk.hookspecs import hookspec
 
 
@@ -66,3 +71,80 @@ def test_an_implementation_that_does_not_fit_the_declared_hook_fails_start_up() 
         PluginHost(extra=[Formulary(), MisfitSupplier()])
     assert "misfit" in str(caught.value)
     assert "country" in str(caught.value)
+
+
+# --- register_services: one plugin's callable, reached by another through its context ---------------------
+
+
+class Checker:
+    @hookimpl
+    def lumen_plugin_info(self) -> PluginInfo:
+        return PluginInfo(name="checker", version="1.0.0")
+
+    @hookimpl
+    def register_services(self) -> Mapping[str, Any]:
+        return {"checker.count": lambda ctx, items: {"tenant": str(ctx.tenant_id), "count": len(items)}}
+
+
+class Impostor:
+    @hookimpl
+    def lumen_plugin_info(self) -> PluginInfo:
+        return PluginInfo(name="impostor", version="1.0.0")
+
+    @hookimpl
+    def register_services(self) -> Mapping[str, Any]:
+        return {"checker.count": len}
+
+
+def _context(host: PluginHost) -> PluginContext:
+    principal = Principal(tenant_id=uuid.uuid4(), key_id=uuid.uuid4(), scopes=frozenset(), mode="live")
+    return PluginContext(
+        plugin="other",
+        principal=principal,
+        settings=None,
+        session=None,  # type: ignore[arg-type]
+        audit=None,
+        services=host.services,
+        hooks=host.pm.hook,
+    )
+
+
+def test_a_service_is_reached_by_name_with_the_callers_context() -> None:
+    host = PluginHost(allow=["none"], extra=[Checker()])
+    ctx = _context(host)
+    assert ctx.service("checker.count")(ctx, [1, 2, 3]) == {"tenant": str(ctx.tenant_id), "count": 3}
+    assert "register_services" in host.implemented_hooks(host.plugins["checker"])
+
+
+def test_a_missing_service_is_a_503_naming_it() -> None:
+    ctx = _context(PluginHost(allow=["none"]))
+    with pytest.raises(LumenProblem) as raised:
+        ctx.service("interactions.check")
+    assert raised.value.status_code == 503
+    assert "interactions.check" in str(raised.value.detail)
+
+
+def test_a_service_registered_twice_fails_start_up_naming_both() -> None:
+    with pytest.raises(PluginError, match=r"checker.*impostor|impostor.*checker"):
+        PluginHost(allow=["none"], extra=[Checker(), Impostor()])
+
+
+def test_a_service_must_carry_its_plugins_name() -> None:
+    class Stray:
+        @hookimpl
+        def lumen_plugin_info(self) -> PluginInfo:
+            return PluginInfo(name="stray", version="1.0.0")
+
+        @hookimpl
+        def register_services(self) -> Mapping[str, Any]:
+            return {"interactions.check": len}
+
+    with pytest.raises(PluginError, match=r"stray\.<service>"):
+        PluginHost(allow=["none"], extra=[Stray()])
+
+
+def test_the_model_services_are_a_503_until_the_pool_is_wired() -> None:
+    ctx = _context(PluginHost(allow=["none"]))
+    with pytest.raises(LumenProblem) as raised:
+        asyncio.run(ctx.embed(["x"]))
+    assert raised.value.status_code == 503
