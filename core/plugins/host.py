@@ -27,6 +27,7 @@ from lumen.core.policy.actions import KERNEL_ACTIONS, ActionSpec
 from lumen.core.policy.policy_set import DATA_ROOT, PolicySet, core_policy_set
 from lumen.plugins.sdk import hookspecs
 from lumen.plugins.sdk.types import (
+    CorpusDocument,
     JobSpec,
     KnowledgeSource,
     PluginInfo,
@@ -76,6 +77,7 @@ class LoadedPlugin:
     events: dict[str, WebhookEventType] = field(default_factory=dict)
     knowledge: list[KnowledgeSource] = field(default_factory=list)
     services: dict[str, Any] = field(default_factory=dict)
+    corpora: list[CorpusDocument] = field(default_factory=list)
     settings_type: type[msgspec.Struct] | None = None
 
     @property
@@ -181,6 +183,9 @@ class PluginHost:
             self._claim(owners, "webhook event type", event.name, plugin)
             plugin.events[event.name] = event
         plugin.knowledge = list(self._call(plugin, "register_knowledge") or ())
+        plugin.corpora = list(self._call(plugin, "register_corpora") or ())
+        for document in plugin.corpora:
+            self._claim(owners, "corpus document", f"{document.corpus}/{document.source_id}", plugin)
         for service, function in (self._call(plugin, "register_services") or {}).items():
             if not service.startswith(name + ".") or not callable(function):
                 raise PluginError(
@@ -262,6 +267,11 @@ class PluginHost:
     @property
     def routers(self) -> list[Router]:
         return [router for plugin in self.plugins.values() for router in plugin.routers]
+
+    @property
+    def corpora(self) -> list[CorpusDocument]:
+        """Every plugin's platform-corpus documents, for retrieval to ingest."""
+        return [document for plugin in self.plugins.values() for document in plugin.corpora]
 
     @property
     def services(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from lumen.plugins.sdk.inference import ChatMessage, Generation, ModelServices, 
 from lumen.plugins.sdk.repository import TenantRepository
 from lumen.plugins.sdk.safety import BASE_DISCLAIMER, Citation, SafetyEnvelope, disclaimer_for
 from lumen.plugins.sdk.types import (
+    CorpusDocument,
     JobSpec,
     KnowledgeSource,
     PluginInfo,
@@ -43,6 +44,7 @@ __all__ = [
     "Citation",
     "Conflict",
     "Context",
+    "CorpusDocument",
     "Forbidden",
     "Generation",
     "JobSpec",

@@ -15,6 +15,7 @@ import pluggy
 
 from lumen.core.policy.actions import ActionSpec
 from lumen.plugins.sdk.types import (
+    CorpusDocument,
     JobSpec,
     KnowledgeSource,
     PluginInfo,
@@ -78,6 +79,12 @@ def register_knowledge() -> Sequence[KnowledgeSource]:  # type: ignore[empty-bod
 def register_settings() -> type | None:
     """The msgspec Struct of this plugin's per-tenant settings (PUT /v1/plugins/{name} validates against
     it, naming the field on error). Every field needs a default."""
+
+
+@hookspec
+def register_corpora() -> Sequence[CorpusDocument]:  # type: ignore[empty-body]
+    """Documents of platform-shared retrieval corpora this plugin ships (regulatory texts, patient
+    education). Retrieval ingests each once per content hash; every tenant with the plugin can search them."""
 
 
 @hookspec

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 __all__ = [
+    "CorpusDocument",
     "JobSpec",
     "KnowledgeSource",
     "PluginInfo",
@@ -65,3 +66,21 @@ class StartupContext(msgspec.Struct, frozen=True, kw_only=True):
 class TenantEventContext(msgspec.Struct, frozen=True, kw_only=True):
     plugin: str
     tenant_id: uuid.UUID
+
+
+class CorpusDocument(msgspec.Struct, frozen=True, kw_only=True):
+    """One document of a platform-shared retrieval corpus that a plugin ships (register_corpora): e.g. one
+    requirement of the regulatory catalog, or one patient-education topic. Retrieval ingests these once per
+    content hash, readable by every tenant with the plugin; `source_id` is stable and citations name it."""
+
+    corpus: str  # "regulatory", "patient-education"... one corpus may be fed by several plugins
+    source_id: str  # stable id, e.g. "us-21cfr-211.100"; unique within the corpus
+    title: str
+    text: str
+    content_type: str = "text/markdown"  # "text/markdown" or "text/plain"
+    section_id: str | None = None  # "21 CFR 211.100(a)", "EU GMP Annex 11 §4.8"
+    jurisdiction: str | None = None  # "US", "EU", "UK", "ICH"
+    document_type: str | None = None  # "regulation", "guidance", "patient-education"...
+    effective_date: str | None = None  # ISO date
+    source_url: str | None = None
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -14,7 +14,7 @@ import pytest
 from lumen.core.auth.principal import Principal
 from lumen.core.http.errors import LumenProblem
 from lumen.core.plugins.host import PluginError, PluginHost
-from lumen.plugins.sdk import PluginContext, PluginInfo, hookimpl
+from lumen.plugins.sdk import CorpusDocument, PluginContext, PluginInfo, hookimpl
 from lumen.plugins.sdk.hookspecs import hookspec
 
 
@@ -148,3 +148,29 @@ def test_the_model_services_are_a_503_until_the_pool_is_wired() -> None:
     with pytest.raises(LumenProblem) as raised:
         asyncio.run(ctx.embed(["x"]))
     assert raised.value.status_code == 503
+
+
+# --- register_corpora: documents of a shared corpus, collected for retrieval --------------------------------
+
+
+class Library:
+    def __init__(self, name: str, source_id: str) -> None:
+        self.name, self.source_id = name, source_id
+
+    @hookimpl
+    def lumen_plugin_info(self) -> PluginInfo:
+        return PluginInfo(name=self.name, version="1.0.0")
+
+    @hookimpl
+    def register_corpora(self) -> Sequence[CorpusDocument]:
+        return [CorpusDocument(corpus="regulatory", source_id=self.source_id, title="Deviations", text="...")]
+
+
+def test_corpus_documents_are_collected_from_every_plugin() -> None:
+    host = PluginHost(allow=["none"], extra=[Library("lib_a", "us-211.100"), Library("lib_b", "eu-ch8")])
+    assert sorted(d.source_id for d in host.corpora) == ["eu-ch8", "us-211.100"]
+
+
+def test_a_corpus_document_registered_twice_fails_start_up() -> None:
+    with pytest.raises(PluginError, match=r"regulatory/us-211\.100"):
+        PluginHost(allow=["none"], extra=[Library("lib_a", "us-211.100"), Library("lib_b", "us-211.100")])
