@@ -48,6 +48,9 @@ from lumen.core.tenancy.config import TenantConfigCache
 from lumen.core.tenancy.invalidation import InvalidationBus
 from lumen.core.webhooks.controllers import WebhookEndpointController, WebhookEventController
 from lumen.core.webhooks.service import KERNEL_EVENT_TYPES, threshold_listener
+from lumen.inference.pool.controllers import AdapterController, ChatController
+from lumen.inference.pool.router import InferencePool
+from lumen.inference.pool.service import InferenceGateway
 from lumen.tenants.controllers import KeyController, TenantController
 
 __all__ = ["app_from_env", "create_app"]
@@ -84,8 +87,14 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
     tenant_limits = TenantLimitsCache(db, ttl_seconds=settings.server.auth_cache_seconds, bus=bus)
     rate_limiter = RateLimiter.from_settings(settings, tenant_limits)
     rate_limiter.meter.listeners.append(threshold_listener(db, redis_client))
+    # The inference pool: the configured replicas (vLLM), or the local engine `lumen serve` started.
+    pool = InferencePool(settings.inference_urls, settings.inference) if settings.inference_urls else None
+    gateway = InferenceGateway(pool, db, settings.inference, settings.adapter_path, rate_limiter=rate_limiter)
     state = State(
         {
+            "inference": gateway,
+            # What PluginContext.generate/embed/retrieve call (lumen.plugins.sdk.inference.ModelServices).
+            "models": gateway,
             "settings": settings,
             "db": db,
             "redis": redis_client,
@@ -113,10 +122,14 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
 
     async def start() -> None:
         await bus.start()
+        if pool is not None:
+            await pool.start()
         await host.startup(settings)
 
     async def close() -> None:
         await bus.stop()
+        if pool is not None:
+            await pool.close()
         await policy_engine.aclose()
         await redis_client.aclose()
         await rate_limiter.aclose()
@@ -147,6 +160,10 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             Tag(name="plugins", description="Per-tenant plugin enablement and settings."),
             Tag(name="policy", description="The tenant's own policy data."),
             Tag(name="usage", description="The tenant's metered usage per day."),
+            Tag(
+                name="inference",
+                description="OpenAI-compatible generation (shared pool) and the tenant's LoRA adapters.",
+            ),
         ],
     )
 
@@ -166,6 +183,8 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             WebhookEndpointController,
             WebhookEventController,
             JobController,
+            ChatController,
+            AdapterController,
             *host.routers,
         ],
         # Every authenticated route is decided by the policy (its `opt["action"]`), failing closed.

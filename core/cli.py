@@ -113,6 +113,12 @@ def serve(host: str | None, port: int | None, workers: int | None, data_dir: str
             embedded_database=settings.uses_embedded_database,
             embedded_redis=settings.uses_embedded_redis,
         )
+        engine = None
+        if not resolved.inference_urls:
+            # No inference servers configured: one local engine on loopback, spoken to over the same
+            # OpenAI-compatible protocol as vLLM in production.
+            engine, engine_url = _start_local_engine(resolved)
+            os.environ["LUMEN_INFERENCE_URLS"] = engine_url
         worker = None
         if resolved.jobs.embedded_worker:
             # A worker beside the API: webhooks and jobs run with this one command. It gets the resolved
@@ -130,14 +136,92 @@ def serve(host: str | None, port: int | None, workers: int | None, data_dir: str
             log_access=False,
             workers_kill_timeout=10,
         ).serve()
-        if worker is not None:
-            worker.terminate()  # arq finishes the jobs in hand, then exits
+        for child, grace in ((worker, 30), (engine, 10)):
+            if child is None:
+                continue
+            child.terminate()  # arq finishes the jobs in hand; the engine its current step
             try:
-                worker.wait(30)
+                child.wait(grace)
             except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+                child.kill()
+                child.wait()
     log.info("server.stopped")
+
+
+def _start_local_engine(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `lumen inference serve` on a free loopback port and wait until it answers /health (the first
+    start converts the model once, which takes longer). If it cannot start, the API still serves everything
+    else and answers 503 for inference, and the reason is in the log."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "lumen.core.cli", "inference", "serve", "--port", str(port)]
+    engine = subprocess.Popen(command, env={**os.environ, "LUMEN_DATA_DIR": str(settings.data_path)})
+    log.info("inference.local_engine_starting", url=url)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if engine.poll() is not None:
+            log.error("inference.local_engine_failed", exit_code=engine.returncode)
+            break
+        try:
+            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+                log.info("inference.local_engine_ready", url=url)
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return engine, url
+
+
+@main.group()
+def inference() -> None:
+    """The local inference engine (Lumen's OpenAI-compatible server over transformers + peft)."""
+
+
+@inference.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True)
+@click.option("--model", default=None, help="A model-store name or a transformers model folder.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default=None, help="Where to run it.")
+@click.option("--served-name", default=None, help="The base model's id in /v1/models (default lumen-base).")
+@data_dir_option
+def inference_serve(
+    host: str, port: int, model: str | None, device: str | None, served_name: str | None, data_dir: str | None
+) -> None:
+    """Serve the local engine with vLLM's OpenAI-compatible API (chat, completions, embeddings, LoRA
+    adapters loaded at run time). `lumen serve` starts one by itself when LUMEN_INFERENCE_URLS is unset."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    settings = _settings(data_dir)
+    os.environ["LUMEN_DATA_DIR"] = str(settings.data_path)
+    for name, value in (("LOCAL_MODEL", model), ("LOCAL_DEVICE", device), ("BASE_MODEL_NAME", served_name)):
+        if value:  # the granian worker reads its settings from the environment like every Lumen process
+            os.environ[f"LUMEN_INFERENCE__{name}"] = value
+    # Fail here, in the terminal, if the model is missing or tampered with, not later in a worker.
+    from lumen.inference.local.store import ModelIntegrityError, ModelMissingError, ModelStore
+
+    try:
+        ModelStore(settings.model_path).resolve(model or settings.inference.local_model)
+    except (ModelMissingError, ModelIntegrityError) as exc:
+        raise click.ClickException(str(exc)) from None
+    log.info("inference.engine_starting", host=host, port=port)
+    Granian(
+        "lumen.inference.local.server:app_from_env",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        log_access=False,
+        workers_kill_timeout=10,
+    ).serve()
 
 
 @main.command()

@@ -97,6 +97,45 @@ class LimitsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     redis_retry_seconds: Annotated[float, msgspec.Meta(ge=0)] = 2.0
 
 
+class InferenceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # What tenants call the pool's base model (their adapters are the other model names).
+    base_model_name: str = "lumen-base"
+    # The upstream id of the model the pool serves (what an adapter's base_model_name_or_path must name).
+    base_model_id: str = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    # The local engine's model (a name in the model store, or a folder holding a transformers model).
+    local_model: str = "smollm2-135m-instruct"
+    local_device: Literal["cpu", "cuda", "auto"] = "cpu"
+    # Most sequences the local engine decodes together in one step.
+    local_max_batch: int = msgspec.field(default=16)
+    # Requests in flight per replica before the pool queues; queued requests beyond max_queue get a 429.
+    replica_concurrency: int = 16
+    max_queue: int = 64
+    queue_timeout_seconds: float = 30.0
+    request_timeout_seconds: float = 300.0
+    health_interval_seconds: float = 2.0
+    # Adapters loaded on one replica at once; the least recently used unpinned one is unloaded first.
+    max_adapters_per_replica: int = 8
+    # Uploaded adapters: the largest LoRA rank and archive the pool accepts.
+    max_adapter_rank: int = 64
+    max_adapter_bytes: int = 64 * 1024 * 1024
+    # Where adapter files live: a folder every replica can read (a shared volume in production). Empty: the
+    # data dir's adapters/ folder. The local engines' converted models live in model_dir (default models/).
+    adapter_dir: str = ""
+    model_dir: str = ""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "local_max_batch",
+            "replica_concurrency",
+            "max_adapters_per_replica",
+            "max_adapter_rank",
+        ):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"LUMEN_INFERENCE__{name.upper()} must be at least 1")
+        if self.max_queue < 0:
+            raise SettingsError("LUMEN_INFERENCE__MAX_QUEUE must not be negative")
+
+
 class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # auto: readable colours on a terminal, JSON otherwise (containers, files, CI).
     format: Literal["auto", "json", "console"] = "auto"
@@ -120,9 +159,11 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     jobs: JobSettings = msgspec.field(default_factory=JobSettings)
+    inference: InferenceSettings = msgspec.field(default_factory=InferenceSettings)
     # Later issues: production servers behind the shared interfaces. Unset means the embedded default.
     # The operator's allow-list of installed plugins to load (LUMEN_PLUGINS=a,b); empty loads them all.
     plugins: list[str] = msgspec.field(default_factory=list)
+    # OpenAI-compatible inference servers (vLLM with --enable-lora); unset starts Lumen's local engine.
     inference_urls: list[str] = msgspec.field(default_factory=list)
     weaviate_url: str | None = None
     opa_url: str | None = None
@@ -134,6 +175,22 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser()
+
+    @property
+    def adapter_path(self) -> Path:
+        return (
+            Path(self.inference.adapter_dir).expanduser()
+            if self.inference.adapter_dir
+            else self.data_path / "adapters"
+        )
+
+    @property
+    def model_path(self) -> Path:
+        return (
+            Path(self.inference.model_dir).expanduser()
+            if self.inference.model_dir
+            else self.data_path / "models"
+        )
 
     @property
     def uses_embedded_database(self) -> bool:

@@ -135,7 +135,9 @@ class AuditMiddleware(ASGIMiddleware):
         uow = unit_of_work_if_any(scope)
         if uow is not None:
             uow.before_commit(on_success)
-        elif records_success:
+        elif records_success and not opt.get("audits_itself"):
+            # A route without the unit of work (one that streams) must write its own record, in a
+            # transaction that commits before its first byte, and say so with `audits_itself`.
             raise RuntimeError(f"{action}: a state change must run in the request's unit of work")
         await next_app(scope, read, tee)
         if status == 403 or status >= 500:

@@ -20,6 +20,9 @@ KERNEL_SCOPES = {
     "webhooks:read": "Read webhook endpoints, events and delivery attempts.",
     "jobs:read": "Read the state of background jobs.",
     "usage:read": "Read the tenant's metered usage (requests and tokens per day).",
+    "inference:generate": "Generate text with the inference pool (chat completions) and list models.",
+    "adapters:manage": "Upload and delete the tenant's LoRA adapters.",
+    "adapters:read": "List the tenant's LoRA adapters.",
 }
 
 

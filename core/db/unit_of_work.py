@@ -40,6 +40,7 @@ class UnitOfWork:
         self._session: AsyncSession | None = None
         self._before_commit: list[BeforeCommit] = []
         self._after_commit: list[AfterCommit] = []
+        self._after_rollback: list[AfterCommit] = []
 
     def session(self, scope: TenantScope) -> AsyncSession:
         """The request's session, opened on first use; one request never mixes two scopes."""
@@ -60,6 +61,18 @@ class UnitOfWork:
         """Run once the change is durable, before the response is sent (cache invalidation, wake-ups)."""
         self._after_commit.append(callback)
 
+    def after_rollback(self, callback: AfterCommit) -> None:
+        """Run if the change does not commit (an error status, an exception, a failed commit): undo what the
+        request did outside the database, such as files it wrote."""
+        self._after_rollback.append(callback)
+
+    async def _rolled_back(self) -> None:
+        for undo in self._after_rollback:
+            try:
+                await undo()
+            except Exception as exc:
+                log.error("uow.after_rollback_failed", error_type=type(exc).__name__)
+
     async def complete(self, status: int, messages: list[Message]) -> None:
         """Commit (status < 400) or roll back; raises if the commit fails."""
         if self._session is None:
@@ -67,9 +80,13 @@ class UnitOfWork:
         session = self._session
         try:
             if status < 400:
-                for callback in self._before_commit:
-                    await callback(session, status, messages)
-                await session.commit()
+                try:
+                    for callback in self._before_commit:
+                        await callback(session, status, messages)
+                    await session.commit()
+                except BaseException:
+                    await self._rolled_back()
+                    raise
                 for done in self._after_commit:
                     try:
                         await done()
@@ -77,6 +94,7 @@ class UnitOfWork:
                         log.error("uow.after_commit_failed", error_type=type(exc).__name__)
             else:
                 await session.rollback()
+                await self._rolled_back()
         finally:
             await session.close()
             self._session = None
@@ -88,6 +106,7 @@ class UnitOfWork:
             finally:
                 await self._session.close()
                 self._session = None
+        await self._rolled_back()
 
 
 def unit_of_work(scope: Scope) -> UnitOfWork:

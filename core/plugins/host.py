@@ -50,7 +50,24 @@ log = structlog.get_logger()
 
 ENTRY_POINT_GROUP = "lumen.plugins"
 # The kernel's own prefixes; no plugin may take them.
-CORE_ROUTE_PREFIXES = frozenset({"/v1/tenants", "/v1/keys", "/v1/audit", "/v1/plugins", "/v1/policy"})
+CORE_ROUTE_PREFIXES = frozenset(
+    {
+        "/v1/tenants",
+        "/v1/keys",
+        "/v1/audit",
+        "/v1/plugins",
+        "/v1/policy",
+        "/v1/webhooks",
+        "/v1/jobs",
+        "/v1/usage",
+        "/v1/limits",
+        "/v1/chat",
+        "/v1/models",
+        "/v1/adapters",
+        "/v1/completions",
+        "/v1/embeddings",
+    }
+)
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 # A plugin's name prefixes its actions, jobs and events; the kernel's own areas are not available.
 RESERVED_NAMES = frozenset(

@@ -87,6 +87,30 @@ KERNEL_ACTIONS: dict[str, ActionSpec] = {
         access="read",
     ),
     "webhooks.events.replay": ActionSpec(description="Deliver an event again.", scopes=("webhooks:manage",)),
+    # The inference pool: OpenAI-compatible generation with the base model or the tenant's adapters.
+    "inference.chat": ActionSpec(
+        description="Generate text with the base model or one of the tenant's adapters.",
+        scopes=("inference:generate",),
+    ),
+    "inference.models.read": ActionSpec(
+        description="List the models the tenant may call.",
+        scopes=("inference:generate", "adapters:read", "adapters:manage"),
+        access="read",
+    ),
+    "adapters.create": ActionSpec(
+        description="Upload a LoRA adapter (the platform operator's are shared with every tenant).",
+        scopes=("adapters:manage",),
+        operator=True,
+    ),
+    "adapters.read": ActionSpec(
+        description="List and read LoRA adapters.",
+        scopes=("adapters:manage", "adapters:read"),
+        operator=True,
+        access="read",
+    ),
+    "adapters.delete": ActionSpec(
+        description="Delete a LoRA adapter.", scopes=("adapters:manage",), operator=True
+    ),
     "jobs.read": ActionSpec(
         description="Read a job's state and progress.", scopes=("jobs:read",), access="read"
     ),
