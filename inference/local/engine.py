@@ -238,6 +238,9 @@ class Engine:
             raise AdapterError(f"The adapter {name!r} is in use; try again when its requests finish")
         self.model.delete_adapter(name)
         del self.adapters[name]
+        if not self.adapters:  # the last one: back to the plain model, without empty LoRA wrappers
+            self.base = self.model.unload()
+            self.model = self.base
         log.info("inference.adapter_unloaded", adapter=name)
 
     # --- the decoding loop --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ against either. Loopback only by default: the API's pool is its client, not the 
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -73,7 +74,8 @@ class CompletionRequest(msgspec.Struct, forbid_unknown_fields=False):
 class EmbeddingRequest(msgspec.Struct, forbid_unknown_fields=False):
     input: Text | Annotated[list[Text], msgspec.Meta(min_length=1, max_length=2048)]
     model: str | None = None
-    encoding_format: Literal["float"] = "float"
+    # The openai client asks for base64 (little-endian float32) by default; both are served.
+    encoding_format: Literal["float", "base64"] = "float"
 
 
 class LoadAdapter(msgspec.Struct, forbid_unknown_fields=True):
@@ -86,9 +88,21 @@ class UnloadAdapter(msgspec.Struct, forbid_unknown_fields=True):
     lora_int_id: int | None = None
 
 
+class _Refused(Exception):
+    def __init__(self, status: int, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind = status, message, kind
+
+
 def _error(status: int, message: str, kind: str = "BadRequestError") -> Response[dict[str, Any]]:
     # vLLM's (and OpenAI's) error body, so the openai client raises the matching exception type.
     return Response({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
+
+
+def _vector(vector: Any, encoding: str) -> Any:
+    if encoding == "base64":
+        return base64.b64encode(vector.astype("<f4").tobytes()).decode()
+    return vector.tolist()
 
 
 def _stops(stop: str | list[str] | None) -> list[str]:
@@ -221,7 +235,7 @@ def build_server(engine: Engine, *, served_name: str, embedder: Any = None) -> L
             yield b"data: " + msgspec.json.encode(err) + b"\n\n"
 
     @post("/v1/chat/completions", status_code=200)
-    async def chat(data: ChatRequest) -> Any:
+    async def chat(data: ChatRequest) -> Response[Any]:
         adapter = _model_for(data.model)
         messages = [
             {"role": m.role if m.role != "developer" else "system", "content": _flatten(m.content)}
@@ -258,24 +272,26 @@ def build_server(engine: Engine, *, served_name: str, embedder: Any = None) -> L
         text, last = await _collect(request)
         if last.finish_reason == "error":
             return _error(500, last.error or "generation failed", "InternalServerError")
-        return {
-            "id": rid,
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": data.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": last.finish_reason,
-                    "logprobs": None,
-                }
-            ],
-            "usage": _usage(last),
-        }
+        return Response(
+            {
+                "id": rid,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": data.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": last.finish_reason,
+                        "logprobs": None,
+                    }
+                ],
+                "usage": _usage(last),
+            }
+        )
 
     @post("/v1/completions", status_code=200)
-    async def complete(data: CompletionRequest) -> Any:
+    async def complete(data: CompletionRequest) -> Response[Any]:
         adapter = _model_for(data.model)
         request = _request(engine.encode_text(data.prompt), data, adapter, data.max_tokens or 16)
         rid = f"cmpl-{uuid.uuid4().hex}"
@@ -299,14 +315,18 @@ def build_server(engine: Engine, *, served_name: str, embedder: Any = None) -> L
         text, last = await _collect(request)
         if last.finish_reason == "error":
             return _error(500, last.error or "generation failed", "InternalServerError")
-        return {
-            "id": rid,
-            "object": "text_completion",
-            "created": int(time.time()),
-            "model": data.model,
-            "choices": [{"index": 0, "text": text, "finish_reason": last.finish_reason, "logprobs": None}],
-            "usage": _usage(last),
-        }
+        return Response(
+            {
+                "id": rid,
+                "object": "text_completion",
+                "created": int(time.time()),
+                "model": data.model,
+                "choices": [
+                    {"index": 0, "text": text, "finish_reason": last.finish_reason, "logprobs": None}
+                ],
+                "usage": _usage(last),
+            }
+        )
 
     @post("/v1/embeddings", status_code=200)
     async def embeddings(data: EmbeddingRequest) -> Any:
@@ -325,7 +345,8 @@ def build_server(engine: Engine, *, served_name: str, embedder: Any = None) -> L
             "object": "list",
             "model": data.model or "all-minilm-l6-v2",
             "data": [
-                {"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)
+                {"object": "embedding", "index": i, "embedding": _vector(v, data.encoding_format)}
+                for i, v in enumerate(vectors)
             ],
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
@@ -359,7 +380,7 @@ def build_server(engine: Engine, *, served_name: str, embedder: Any = None) -> L
         try:
             await asyncio.to_thread(engine.load_adapter, data.lora_name, data.lora_path)
         except AdapterError as exc:
-            return _error(400, str(exc))
+            raise _Refused(400, str(exc), "BadRequestError") from None
         return f"Success: LoRA adapter '{data.lora_name}' added successfully."
 
     @post("/v1/unload_lora_adapter", status_code=200, media_type=MediaType.TEXT)
@@ -367,8 +388,9 @@ def build_server(engine: Engine, *, served_name: str, embedder: Any = None) -> L
         try:
             await asyncio.to_thread(engine.unload_adapter, data.lora_name)
         except AdapterError as exc:
-            status = 404 if "not loaded" in str(exc) else 400
-            return _error(status, str(exc), "NotFoundError" if status == 404 else "BadRequestError")
+            if "not loaded" in str(exc):
+                raise _Refused(404, str(exc), "NotFoundError") from None
+            raise _Refused(400, str(exc), "BadRequestError") from None
         return f"Success: LoRA adapter '{data.lora_name}' removed successfully."
 
     @get("/health", media_type=MediaType.TEXT)
@@ -382,6 +404,8 @@ def build_server(engine: Engine, *, served_name: str, embedder: Any = None) -> L
         return generate_latest(metrics.registry)
 
     def on_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+        if isinstance(exc, _Refused):
+            return _error(exc.status, exc.message, exc.kind)
         if isinstance(exc, EngineOverloaded):
             return _error(503, "The engine is overloaded; retry shortly", "ServiceUnavailableError")
         if isinstance(exc, AdapterError):

@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 import structlog
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy import or_, select
@@ -171,7 +171,7 @@ class ChatController(Controller):
     )
     async def chat(
         self, request: Request[Any, Any, Any], data: JSONBody[ChatCompletionIn], principal: Caller
-    ) -> Any:
+    ) -> Response[Any]:
         gateway = _gateway(request)
         tenant_id = principal.tenant_id
         if tenant_id is None:
@@ -223,7 +223,7 @@ class ChatController(Controller):
             result["model"] = data.model
             completion = int((result.get("usage") or {}).get("completion_tokens", 0))
             await gateway.charge_output(tenant_id, principal.key_id, completion, data.model, adapter_label)
-            return result
+            return Response(result)
         include_usage = bool(data.stream_options and data.stream_options.include_usage)
         try:
             events: AsyncGenerator[dict[str, Any]] = gateway.stream_chat(body, adapter, data.model)
@@ -385,7 +385,9 @@ class AdapterController(Controller):
         summary="One adapter",
         opt={"action": "adapters.read"},
     )
-    async def get_adapter(self, adapter_id: uuid.UUID, session: DbSession, principal: Caller) -> AdapterOut:
+    async def get_adapter(
+        self, adapter_id: FromPath[uuid.UUID], session: DbSession, principal: Caller
+    ) -> AdapterOut:
         return _adapter_out(await _visible(session, principal, adapter_id))
 
     @delete(
@@ -396,7 +398,11 @@ class AdapterController(Controller):
         opt={"action": "adapters.delete", "resource": "adapter"},
     )
     async def delete_adapter(
-        self, request: Request[Any, Any, Any], adapter_id: uuid.UUID, session: DbSession, principal: Caller
+        self,
+        request: Request[Any, Any, Any],
+        adapter_id: FromPath[uuid.UUID],
+        session: DbSession,
+        principal: Caller,
     ) -> None:
         gateway = _gateway(request)
         adapter = await _visible(session, principal, adapter_id)

@@ -17,6 +17,7 @@ from litestar.routes import HTTPRoute
 
 from lumen.core.policy.actions import KERNEL_ACTIONS
 from tests.conftest import TenantHandle, create_tenant
+from tests.inference.pool.archives import adapter_files, tar_gz
 
 # path parameter name -> makes an object owned by tenant A and returns its id
 Factory = Callable[[httpx.AsyncClient, TenantHandle], Awaitable[str]]
@@ -62,7 +63,16 @@ async def _job_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
         await db.dispose()
 
 
+async def _adapter_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    archive = tar_gz(adapter_files())
+    files = {"file": ("victim.tar.gz", archive, "application/gzip")}
+    r = await client.post("/v1/adapters", data={"name": "victim"}, files=files, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
 FACTORIES: dict[str, Factory] = {
+    "adapter_id": _adapter_of,
     "key_id": _key_of,
     "tenant_id": _tenant_of,
     "endpoint_id": _endpoint_of,
