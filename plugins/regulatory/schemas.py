@@ -64,7 +64,7 @@ class RegulatorySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     # Let the pool's model phrase answers from the cited passages; off: always the structured extract.
     model_phrasing: bool = True
     # How much of a question the best passage must cover before /ask answers (0-1); below it, abstain.
-    min_coverage: Annotated[float, msgspec.Meta(ge=0.3, le=0.95)] = 0.5
+    min_coverage: Annotated[float, msgspec.Meta(ge=0.3, le=0.95)] = 0.4
 
 
 # --- knowledge files ----------------------------------------------------------------------------------------

@@ -156,7 +156,11 @@ GENERIC = frozenset(
         needed expect expected expectation expectations say says said state states law legal comply compliance
         compliant company companies firm firms manufacturer manufacturers pharmaceutical pharma drug drugs
         medicinal medicine medicines product products under according apply applies section clause cfr part annex
-        chapter do does done way ways kind kinds thing things anything something mean means""".split()
+        chapter do does done way ways kind kinds thing things anything something mean means many much often
+        frequently mandatory mandated optional allowed allow allows permitted permit permissible acceptable
+        accept okay ok new latest old main key important basic general specific really actually one two three
+        four five several various element elements aspect aspects point points go goes going happen happens
+        list describe explain expects""".split()
     )
 )
 
@@ -255,6 +259,11 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "filterintegrity": ("filter integrity", "integrity test", "integrity testing", "bubble point", "pupsit"),
     "consent": ("informed consent", "consent"),
     "responsibleperson": ("responsible person", "rp"),
+    "illness": ("open wound", "open wounds", "wound", "wounds", "lesion", "lesions", "illness", "ill", "sick",
+                "infectious disease", "infection"),
+    "rework": ("rework", "reworked", "reworking", "reprocess", "reprocessed", "reprocessing"),
+    "receipt": ("receipt", "received", "receiving", "arrive", "arrives", "arrival", "delivery", "deliveries",
+                "incoming", "goods in", "goods receipt"),
     "investigation": ("investigation", "investigations", "investigate", "investigated", "root cause",
                       "root causes"),
     "equipmentqual": ("iq", "oq", "pq", "installation qualification", "operational qualification",
