@@ -575,7 +575,7 @@ Generate = Callable[..., Awaitable[Generation]]
 # What an answer may cite: a requirement id in brackets. Anything id-shaped outside the retrieved set fails.
 _ID_IN_TEXT = re.compile(r"\b(?:us|eu|uk|ich)-[a-z0-9][a-z0-9.()-]*[a-z0-9]", re.IGNORECASE)
 _CFR_IN_TEXT = re.compile(r"\b21\s*C\.?F\.?R\.?\s*(?:(?:part|§)\s*)?(\d+(?:\.\d+)?)", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<=[.;])\s+")
+_SENTENCE_END = re.compile(r"(?<=\.)\s+")
 ANSWER_PASSAGES = 5
 CANDIDATES = 12
 
