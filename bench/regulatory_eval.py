@@ -72,8 +72,16 @@ async def retrieval_table(path: Path = QUESTIONS) -> dict[str, Any]:
         relevant = set(q["relevant"])
         recall = len(relevant & set(top5)) / len(relevant)
         rr = next((1 / (i + 1) for i, r in enumerate(ranked) if r in relevant), 0.0)
-        rows.append({"id": q["id"], "recall@5": recall, "hit@5": float(bool(relevant & set(top5))), "rr": rr,
-                     "top5": top5, "relevant": sorted(relevant)})
+        rows.append(
+            {
+                "id": q["id"],
+                "recall@5": recall,
+                "hit@5": float(bool(relevant & set(top5))),
+                "rr": rr,
+                "top5": top5,
+                "relevant": sorted(relevant),
+            }
+        )
     n = len(rows)
     summary = {
         "questions": n,
@@ -90,23 +98,35 @@ async def faithfulness_table() -> dict[str, Any]:
     settings = RegulatorySettings()
     out: dict[str, Any] = {}
     questions = _lines(QUESTIONS)
-    for name, model in (("no model (extract)", None), ("faithful model", faithful_model),
-                        ("hostile model", hostile_model)):
+    for name, model in (
+        ("no model (extract)", None),
+        ("faithful model", faithful_model),
+        ("hostile model", hostile_model),
+    ):
         citations = outside = answered = model_answers = 0
         for q in questions:
             hits, _ = await rank_for_question(catalog, q["question"], q["jurisdictions"], None)
             retrieved = {h.requirement.id for h in hits[:CANDIDATES]}
-            result = await ask(catalog, q["question"], q["jurisdictions"], settings, retrieve=None, generate=model)
+            result = await ask(
+                catalog, q["question"], q["jurisdictions"], settings, retrieve=None, generate=model
+            )
             if result.abstained:
                 continue
             answered += 1
             model_answers += result.answer_source == "model"
             ids = {c.source_id for c in result.citations}
-            ids |= {m.lower() for m in re.findall(r"\b(?:us|eu|uk|ich)-[a-z0-9][a-z0-9.()-]*[a-z0-9]", result.answer)}
+            ids |= {
+                m.lower()
+                for m in re.findall(r"\b(?:us|eu|uk|ich)-[a-z0-9][a-z0-9.()-]*[a-z0-9]", result.answer)
+            }
             citations += len(ids)
             outside += len(ids - retrieved)
-        out[name] = {"answered": answered, "model_answers": model_answers, "citations": citations,
-                     "outside_retrieved": outside}
+        out[name] = {
+            "answered": answered,
+            "model_answers": model_answers,
+            "citations": citations,
+            "outside_retrieved": outside,
+        }
     return out
 
 
@@ -115,12 +135,27 @@ async def abstention_table() -> dict[str, Any]:
     settings = RegulatorySettings()
     off = _lines(OFFTOPIC)
     on = _lines(QUESTIONS)
-    off_abstained = [q["id"] for q in off if (await ask(catalog, q["question"], q["jurisdictions"], settings,
-                                                       retrieve=None, generate=None)).abstained]
-    on_abstained = [q["id"] for q in on if (await ask(catalog, q["question"], q["jurisdictions"], settings,
-                                                     retrieve=None, generate=None)).abstained]
-    return {"offtopic": len(off), "offtopic_abstained": len(off_abstained),
-            "in_scope": len(on), "in_scope_abstained": len(on_abstained), "in_scope_abstained_ids": on_abstained}
+    off_abstained = [
+        q["id"]
+        for q in off
+        if (
+            await ask(catalog, q["question"], q["jurisdictions"], settings, retrieve=None, generate=None)
+        ).abstained
+    ]
+    on_abstained = [
+        q["id"]
+        for q in on
+        if (
+            await ask(catalog, q["question"], q["jurisdictions"], settings, retrieve=None, generate=None)
+        ).abstained
+    ]
+    return {
+        "offtopic": len(off),
+        "offtopic_abstained": len(off_abstained),
+        "in_scope": len(on),
+        "in_scope_abstained": len(on_abstained),
+        "in_scope_abstained_ids": on_abstained,
+    }
 
 
 def gap_table(folder: Path = FIXTURES, manifest_name: str = "sops.json") -> dict[str, Any]:
@@ -134,17 +169,32 @@ def gap_table(folder: Path = FIXTURES, manifest_name: str = "sops.json") -> dict
         predicted = {e.id for e in result.elements if e.status == "missing"}
         # An omitted element that no asked jurisdiction requires is not expected to be reported.
         expected = set(item["omitted"]) & {e.id for e in result.elements}
-        rows.append({"file": item["file"], "type": item["document_type"], "elements": len(result.elements),
-                     "expected_missing": len(expected), "predicted_missing": len(predicted),
-                     "false_missing": sorted(predicted - expected), "undetected_missing": sorted(expected - predicted),
-                     "score": result.score})
+        rows.append(
+            {
+                "file": item["file"],
+                "type": item["document_type"],
+                "elements": len(result.elements),
+                "expected_missing": len(expected),
+                "predicted_missing": len(predicted),
+                "false_missing": sorted(predicted - expected),
+                "undetected_missing": sorted(expected - predicted),
+                "score": result.score,
+            }
+        )
         tp += len(predicted & expected)
         fp += len(predicted - expected)
         fn += len(expected - predicted)
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
-    return {"sops": len(rows), "tp": tp, "fp": fp, "fn": fn, "precision": round(precision, 3),
-            "recall": round(recall, 3), "rows": rows}
+    return {
+        "sops": len(rows),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": round(precision, 3),
+        "recall": round(recall, 3),
+        "rows": rows,
+    }
 
 
 async def main() -> int:
@@ -160,13 +210,19 @@ async def main() -> int:
     print("Retrieval (catalog ranking, lexical BM25; platform retrieval not fused here)")
     print("| set | questions | recall@5 | hit@5 | MRR |\n|---|---|---|---|---|")
     for name, table in (("evaluation set", retrieval), ("held-out set", holdout)):
-        print(f"| {name} | {table['questions']} | {table['recall@5']:.3f} | {table['hit@5']:.3f} | {table['mrr']:.3f} |")
+        print(
+            f"| {name} | {table['questions']} | {table['recall@5']:.3f} | {table['hit@5']:.3f} "
+            f"| {table['mrr']:.3f} |"
+        )
     for miss in retrieval["misses"] + holdout["misses"]:
         print(f"  miss {miss['id']}: want {miss['relevant']} got {miss['top5']}")
     print("\nCitation faithfulness (/ask over every evaluation question)")
     print("| generator | answered | model answers | citations | outside retrieved |\n|---|---|---|---|---|")
     for name, row in faithfulness.items():
-        print(f"| {name} | {row['answered']} | {row['model_answers']} | {row['citations']} | {row['outside_retrieved']} |")
+        print(
+            f"| {name} | {row['answered']} | {row['model_answers']} | {row['citations']} "
+            f"| {row['outside_retrieved']} |"
+        )
     print("\nAbstention")
     print("| set | questions | abstained |\n|---|---|---|")
     print(f"| off-topic | {abstention['offtopic']} | {abstention['offtopic_abstained']} |")
@@ -176,13 +232,33 @@ async def main() -> int:
         print("| SOP | type | elements | omitted | flagged missing | false missing | undetected |")
         print("|---|---|---|---|---|---|---|")
         for r in table["rows"]:
-            print(f"| {r['file']} | {r['type']} | {r['elements']} | {r['expected_missing']} | {r['predicted_missing']} "
-                  f"| {', '.join(r['false_missing']) or '-'} | {', '.join(r['undetected_missing']) or '-'} |")
-        print(f"| **total** | | | {table['tp'] + table['fn']} | {table['tp'] + table['fp']} | {table['fp']} | {table['fn']} |")
+            print(
+                f"| {r['file']} | {r['type']} | {r['elements']} | {r['expected_missing']} "
+                f"| {r['predicted_missing']} "
+                f"| {', '.join(r['false_missing']) or '-'} | {', '.join(r['undetected_missing']) or '-'} |"
+            )
+        print(
+            f"| **total** | | | {table['tp'] + table['fn']} | {table['tp'] + table['fp']} "
+            f"| {table['fp']} | {table['fn']} |"
+        )
         print(f"precision {table['precision']:.3f}  recall {table['recall']:.3f}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"retrieval": retrieval, "retrieval_holdout": holdout, "faithfulness": faithfulness, "abstention": abstention,
-                                   "gap_analysis": gap, "gap_analysis_holdout": gap_holdout, "gap_analysis_unseen": gap_unseen}, indent=1, default=str), encoding="utf-8")
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "retrieval": retrieval,
+                "retrieval_holdout": holdout,
+                "faithfulness": faithfulness,
+                "abstention": abstention,
+                "gap_analysis": gap,
+                "gap_analysis_holdout": gap_holdout,
+                "gap_analysis_unseen": gap_unseen,
+            },
+            indent=1,
+            default=str,
+        ),
+        encoding="utf-8",
+    )
     return 0
 
 

@@ -1,6 +1,6 @@
-"""The regulatory compliance assistant: what FDA, EU, UK (MHRA) and ICH instruments require, where they say
-so, grounded answers that cite only what was retrieved, and SOP gap analysis. A built-in plugin, loaded through
-Lumen's own `lumen.plugins` entry point and importing only `lumen.plugins.sdk`.
+"""The regulatory compliance assistant: what FDA, EU, UK (MHRA) and ICH instruments require, where they
+say so, grounded answers that cite only what was retrieved, and SOP gap analysis. A built-in plugin, loaded
+through Lumen's own `lumen.plugins` entry point and importing only `lumen.plugins.sdk`.
 
 This module holds the hook implementations only: routes in controllers.py, ranking, answers and gap analysis
 in service.py, curated requirements and gap elements (each sourced) in knowledge/.
@@ -31,7 +31,8 @@ def lumen_plugin_info() -> PluginInfo:
     return PluginInfo(
         name=NAME,
         version="1.0.0",
-        description="FDA, EU, UK and ICH GMP requirements with citations, grounded answers and SOP gap analysis.",
+        description="FDA, EU, UK and ICH GMP requirements with citations, grounded answers and SOP gap "
+        "analysis.",
         default_enabled=True,
     )
 
@@ -93,8 +94,9 @@ def register_knowledge() -> Sequence[KnowledgeSource]:
             name="regulatory-gap-elements",
             version=analyzer.version,
             description="Elements that deviation, CAPA, change control, cleaning validation, data integrity, "
-            "complaint handling and OOS procedures must contain, each tied to the requirements that call for it.",
-            provenance="Derived by Lumen from the requirements in the catalog it cites (same public sources).",
+            "complaint handling and OOS procedures must contain, each tied to the requirements that call for "
+            "it.",
+            provenance="Derived by Lumen from the catalog requirements it cites (the same public sources).",
             reviewed=catalog.reviewed.isoformat(),
             entries=sum(len(analyzer.elements_for(t)) for t in analyzer.types),
         ),

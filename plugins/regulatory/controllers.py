@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get, post
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from lumen.plugins.regulatory.schemas import (
     JURISDICTIONS,
@@ -106,9 +106,7 @@ class RegulatoryController(Controller):
         catalog = load_catalog()
         jurisdictions = _jurisdictions(jurisdiction)
         if q is not None and q.strip():
-            hits = catalog.search(
-                q, jurisdictions=jurisdictions, instrument=instrument, limit=offset + limit
-            )
+            hits = catalog.search(q, jurisdictions=jurisdictions, instrument=instrument, limit=offset + limit)
             total = len(hits)
             items = [catalog.out(h.requirement, h.score) for h in hits[offset:]]
         else:
@@ -128,7 +126,8 @@ class RegulatoryController(Controller):
         entry = catalog.get(requirement)
         if entry is None:
             raise NotFound(
-                "The catalog has no requirement with this id; search with GET /v1/regulatory/requirements?q=..."
+                "The catalog has no requirement with this id; search with "
+                "GET /v1/regulatory/requirements?q=..."
             )
         return catalog.out(entry)
 
@@ -139,7 +138,7 @@ class RegulatoryController(Controller):
         opt={"action": "regulatory.ask"},
         status_code=200,
     )
-    async def ask(self, ctx: Context, data: AskRequest) -> AskResult:
+    async def ask(self, ctx: Context, data: JSONBody[AskRequest]) -> AskResult:
         result = await ask(
             load_catalog(),
             data.question,
@@ -167,7 +166,7 @@ class RegulatoryController(Controller):
         opt={"action": "regulatory.analyse"},
         status_code=200,
     )
-    async def gap_analysis(self, ctx: Context, data: GapAnalysisRequest) -> GapAnalysisResult:
+    async def gap_analysis(self, ctx: Context, data: JSONBody[GapAnalysisRequest]) -> GapAnalysisResult:
         size = len(data.document.encode("utf-8"))
         if size > MAX_DOCUMENT_BYTES:
             raise LumenProblem(

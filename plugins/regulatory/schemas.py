@@ -1,6 +1,6 @@
-"""The regulatory plugin's shapes: its knowledge files (validated strictly at start-up, so a broken entry stops
-Lumen naming it), its per-tenant settings, the request bodies (bounded, unknown fields refused) and what its
-routes answer, safety envelope included (ARCHITECTURE §6.2)."""
+"""The regulatory plugin's shapes: its knowledge files (validated strictly at start-up, so a broken entry
+stops Lumen naming it), its per-tenant settings, the request bodies (bounded, unknown fields refused) and
+what its routes answer, safety envelope included (ARCHITECTURE §6.2)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,13 @@ __all__ = [
 Jurisdiction = Literal["US", "EU", "UK", "ICH"]
 JURISDICTIONS: tuple[Jurisdiction, ...] = ("US", "EU", "UK", "ICH")
 DocumentType = Literal[
-    "deviation", "capa", "change_control", "cleaning_validation", "data_integrity", "complaint_handling", "oos"
+    "deviation",
+    "capa",
+    "change_control",
+    "cleaning_validation",
+    "data_integrity",
+    "complaint_handling",
+    "oos",
 ]
 DOCUMENT_TYPES: tuple[str, ...] = (
     "deviation",
@@ -110,7 +116,9 @@ class GapElement(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     name: Name
     description: Annotated[str, msgspec.Meta(min_length=20, max_length=600)]
     requirements: Annotated[list[RequirementId], msgspec.Meta(min_length=1, max_length=20)]
-    patterns: Annotated[list[Annotated[str, msgspec.Meta(min_length=3, max_length=400)]], msgspec.Meta(min_length=1)]
+    patterns: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=3, max_length=400)]], msgspec.Meta(min_length=1)
+    ]
 
 
 class ElementKnowledge(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -121,7 +129,7 @@ class ElementKnowledge(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     document_types: dict[str, list[GapElement]]
 
 
-# --- requests -------------------------------------------------------------------------------------------------
+# --- requests -----------------------------------------------------------------------------------------------
 
 Jurisdictions = Annotated[list[Jurisdiction], msgspec.Meta(max_length=4)]
 
@@ -140,7 +148,7 @@ class GapAnalysisRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     jurisdictions: Jurisdictions = msgspec.field(default_factory=list)
 
 
-# --- responses ------------------------------------------------------------------------------------------------
+# --- responses ----------------------------------------------------------------------------------------------
 
 
 class RequirementOut(msgspec.Struct, frozen=True, kw_only=True):
