@@ -587,6 +587,7 @@ class Catalog:
             df.update(d.keys())
         self._index = _Index(docs, lengths, sum(lengths) / len(lengths), df, len(docs), set(df))
         self._by_section = {_section_key(e.section_id): e.id for e in self._order}
+        self._position = {e.id: i for i, e in enumerate(self._order)}
 
     # --- loading -----------------------------------------------------------------------------------------
 
@@ -700,7 +701,7 @@ class Catalog:
     def coverage(self, concepts: Sequence[tuple[frozenset[str], float]], entry: Requirement) -> float:
         if not concepts:
             return 0.0
-        doc = self._index.docs[self._order.index(entry)]
+        doc = self._index.docs[self._position[entry.id]]
         total = sum(weight for _, weight in concepts)
         covered = sum(weight for alternatives, weight in concepts if any(a in doc for a in alternatives))
         return round(covered / total, 4) if total else 0.0
