@@ -106,9 +106,11 @@ class RegulatoryController(Controller):
         catalog = load_catalog()
         jurisdictions = _jurisdictions(jurisdiction)
         if q is not None and q.strip():
-            hits = catalog.search(q, jurisdictions=jurisdictions, instrument=instrument, limit=offset + limit)
+            # The whole ranking (a few hundred entries) so that `total` counts every match.
+            ranking = len(catalog.entries)
+            hits = catalog.search(q, jurisdictions=jurisdictions, instrument=instrument, limit=ranking)
             total = len(hits)
-            items = [catalog.out(h.requirement, h.score) for h in hits[offset:]]
+            items = [catalog.out(h.requirement, h.score) for h in hits[offset : offset + limit]]
         else:
             entries = catalog.filtered(jurisdictions, instrument)
             total = len(entries)

@@ -396,3 +396,14 @@ async def test_catalog_reads_leave_no_audit_record(client: httpx.AsyncClient, te
     assert r.status_code == 200
     events = await _get(client, tenant_a, "/v1/audit", request_id=r.headers["x-request-id"])
     assert events["items"] == []
+
+
+async def test_search_total_counts_every_match_and_offset_pages(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    first = await _get(client, tenant_a, f"{BASE}/requirements", q="validation", limit=3)
+    second = await _get(client, tenant_a, f"{BASE}/requirements", q="validation", limit=3, offset=3)
+    assert first["total"] > 6 and first["total"] == second["total"]
+    assert len(first["items"]) == 3 and {i["id"] for i in first["items"]}.isdisjoint(
+        i["id"] for i in second["items"]
+    )
