@@ -7,6 +7,7 @@ from __future__ import annotations
 import structlog
 from litestar import Controller, post
 from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from lumen.plugins.otc.schemas import Recommendation, RecommendRequest
 from lumen.plugins.otc.service import load_otc
@@ -30,7 +31,7 @@ class OTCController(Controller):
         opt={"action": "otc.recommend"},
         status_code=200,
     )
-    async def recommend(self, ctx: Ctx, data: RecommendRequest) -> Recommendation:
+    async def recommend(self, ctx: Ctx, data: JSONBody[RecommendRequest]) -> Recommendation:
         result = await load_otc().recommend(ctx, data)
         ctx.audit(
             "otc.recommended",

@@ -14,7 +14,7 @@ import msgspec
 import structlog
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.params import PathParameter
+from litestar.params import JSONBody, PathParameter
 
 from lumen.plugins.sdk import Conflict, NotFound, PluginContext, UnprocessableEntity
 from lumen.plugins.triage.models import TriageInterview
@@ -80,7 +80,7 @@ class TriageController(Controller):
         opt={"action": "triage.assess"},
         status_code=200,
     )
-    async def assess(self, ctx: Ctx, data: AssessRequest) -> Assessment:
+    async def assess(self, ctx: Ctx, data: JSONBody[AssessRequest]) -> Assessment:
         triage = load_triage()
         state = triage.read(data.text, age=data.age, sex=data.sex, pregnant=data.pregnant)
         result = triage.assess(state, _settings(ctx))
@@ -95,7 +95,7 @@ class TriageController(Controller):
         opt={"action": "triage.interview"},
         status_code=201,
     )
-    async def start(self, ctx: Ctx, data: InterviewIn) -> InterviewOut:
+    async def start(self, ctx: Ctx, data: JSONBody[InterviewIn]) -> InterviewOut:
         triage = load_triage()
         state = triage.read(data.text, age=data.age, sex=data.sex, pregnant=data.pregnant)
         row = TriageInterview(
@@ -125,7 +125,7 @@ class TriageController(Controller):
         opt={"action": "triage.interview"},
         status_code=200,
     )
-    async def answer(self, ctx: Ctx, interview_id: InterviewId, data: AnswerIn) -> InterviewOut:
+    async def answer(self, ctx: Ctx, interview_id: InterviewId, data: JSONBody[AnswerIn]) -> InterviewOut:
         triage = load_triage()
         repository = ctx.repository(InterviewRepository)
         row = await repository.for_update(interview_id)

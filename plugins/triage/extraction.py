@@ -15,6 +15,7 @@ numbers and units, not vocabulary.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -28,6 +29,9 @@ from lumen.plugins.triage.schemas import Finding
 __all__ = ["Extraction", "Hit", "TextReader"]
 
 SPAN_GROUP = "findings"
+
+# medspaCy's empty internal phrase matcher warns on every document (all our rules are regular expressions).
+warnings.filterwarnings("ignore", message=r"\[W036\]")
 
 # PyRuSH logs every token at DEBUG through loguru when imported anywhere; keep it quiet and off the hot path.
 try:  # pragma: no cover - depends on whether medspaCy pulled loguru in
