@@ -136,12 +136,12 @@ _BABY = re.compile(r"\b(?:baby|infant)\b", re.IGNORECASE)
 
 _FEMALE = re.compile(
     r"\b(?:woman|women|female|girl|lady|mother|mum|mom|wife|daughter|sister|grandmother|grandma|granny|aunt|"
-    r"niece|she|her|herself|pregnant|f)\b",
+    r"niece|she|her|herself|pregnant)\b",
     re.IGNORECASE,
 )
 _MALE = re.compile(
     r"\b(?:man|men|male|boy|gentleman|guy|father|dad|husband|son|brother|grandfather|grandpa|uncle|nephew|"
-    r"he|him|his|himself|m)\b",
+    r"he|him|his|himself)\b",
     re.IGNORECASE,
 )
 # The first noun that names the patient wins over pronouns ("my son... she said" is the son).
@@ -222,7 +222,10 @@ _LATERAL = re.compile(r"\b(left|right|both|bilateral)\b", re.IGNORECASE)
 
 def _age(text: str) -> tuple[float | None, bool]:
     for pattern in _AGE_PATTERNS:
-        match = pattern.search(text)
+        match = next(
+            (m for m in pattern.finditer(text) if not _DURATION_BEFORE.search(text[max(0, m.start() - 20) : m.start()])),
+            None,
+        )
         if not match:
             continue
         value = _number(match.group(1))
@@ -238,9 +241,16 @@ def _age(text: str) -> tuple[float | None, bool]:
     return None, bool(_BABY.search(text))
 
 
+_SEX_LETTER = re.compile(r"\b\d{1,3}\s*(?:yo|y/o|y\.o\.|yrs?|years?(?: old)?)?\s*-?\s*(m|f)\b", re.IGNORECASE)
+_DURATION_BEFORE = re.compile(r"\b(?:for|since|past|last|over|about|around|nearly|almost|lasted|lasting)\s+(?:the\s+)?$", re.IGNORECASE)
+
+
 def _sex(text: str, pregnant: bool | None) -> Literal["female", "male"] | None:
     if pregnant:
         return "female"
+    letter = _SEX_LETTER.search(text)
+    if letter:
+        return "female" if letter.group(1).lower() == "f" else "male"
     noun = _PATIENT_NOUN.search(text)
     if noun:
         return "female" if noun.group(1).lower() in _FEMALE_NOUNS else "male"
