@@ -8,7 +8,9 @@ symptoms first (anything above self-care returns the triage advice, never produc
 `interactions.check` to check every candidate with the patient's current medicines (contraindicated and
 major interactions exclude it; moderate and minor ones are shown with it).
 
-Settings (PUT /v1/plugins/otc {"settings": {...}}): `disclaimer`, the tenant's sentence appended to Lumen's.
+Settings (PUT /v1/plugins/otc {"settings": {...}}): `emergency_number` (default "911"; set it to the same
+number as the triage plugin's, it is passed to `triage.assess`) and `disclaimer`, the tenant's sentence
+appended to Lumen's.
 
 This module holds the hook implementations only.
 """

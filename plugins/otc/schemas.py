@@ -34,6 +34,9 @@ Level = Literal["emergency_ambulance", "emergency", "consultation_24", "consulta
 class OTCSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """PUT /v1/plugins/otc {"settings": {...}}."""
 
+    # Named in the triage advice OTC returns for urgent problems (set it to the same as triage's).
+    emergency_number: Annotated[str, msgspec.Meta(min_length=2, max_length=8, pattern=r"^[0-9]+$")] = "911"
+
     # The tenant's own sentence, appended to Lumen's disclaimer (never instead of it).
     disclaimer: Annotated[str, msgspec.Meta(max_length=500)] | None = None
 

@@ -113,7 +113,9 @@ class Recommender:
         if level != "self_care":
             advice = str(triage.get("advice") or "")
             if LEVEL3[level] == "emergent" and "emergency" not in advice.lower():
-                advice = f"This may be an emergency: get emergency help now. {advice}".strip()
+                advice = (
+                    f"This may be an emergency: call {settings.emergency_number} or get emergency help now. {advice}"
+                ).strip()
             return Recommendation(
                 status="refer",
                 triage=summary,
@@ -219,8 +221,14 @@ class Recommender:
         if request.triage is not None:
             return msgspec.to_builtins(request.triage)  # type: ignore[no-any-return]
         assess = ctx.service("triage.assess")
+        settings = ctx.settings if isinstance(ctx.settings, OTCSettings) else OTCSettings()
         result: Mapping[str, Any] = assess(
-            ctx, request.symptoms, age=patient.age, sex=patient.sex, pregnant=patient.pregnant
+            ctx,
+            request.symptoms,
+            age=patient.age,
+            sex=patient.sex,
+            pregnant=patient.pregnant,
+            emergency_number=settings.emergency_number,
         )
         return result
 

@@ -14,7 +14,7 @@ and `disclaimer` (the tenant's sentence, appended to Lumen's).
 Service for other plugins (register_services), the contract:
 
     assess = ctx.service("triage.assess")
-    result = assess(ctx, text, age=None, sex=None, pregnant=None) -> dict
+    result = assess(ctx, text, age=None, sex=None, pregnant=None, *, emergency_number=None) -> dict
 
 `text` is the symptom description (1-4000 characters), `age` in years (0-125, 0.5 for six months), `sex`
 "female" | "male", `pregnant` a bool; whatever is None is read from the text where it says so. The result is
@@ -22,7 +22,9 @@ the POST /v1/triage/assess response as plain builtins: `level`, `level3`, `red_f
 family, span: {start, end, text} | None}], `reasons` {"for": [...], "against": [...]}, `possible_causes`,
 `advice`, `questions`, `complaints`, `findings`, `patient`, `vitals`, `duration_days`, `emergency_number`,
 and the safety envelope (`disclaimer`, `citations`, `confidence`, `knowledge_version`, `abstained`,
-`abstain_reason`). Invalid arguments raise a 422 problem naming the field. It is synchronous, pure and
+`abstain_reason`). The emergency number named in the advice is `emergency_number`, else the caller's own
+setting of that name (`ctx.settings.emergency_number`), else "911": a service runs with the caller's
+context, which does not carry triage's settings. Invalid arguments raise a 422 problem naming the field. It is synchronous, pure and
 fast (no I/O); the caller audits its own use.
 
 This module holds the hook implementations only.

@@ -57,15 +57,21 @@ def assess_service(
     age: float | None = None,
     sex: str | None = None,
     pregnant: bool | None = None,
+    *,
+    emergency_number: str | None = None,
 ) -> dict[str, Any]:
     """The `triage.assess` service other plugins call (see the plugin's docstring for the contract)."""
     try:
         request = msgspec.convert({"text": text, "age": age, "sex": sex, "pregnant": pregnant}, AssessRequest)
+        # The caller's context carries the caller's settings, not triage's: the emergency number comes from
+        # the argument, else from a caller setting of the same name, else triage's default.
+        number = emergency_number or getattr(ctx.settings, "emergency_number", None)
+        settings = _settings(ctx) if number is None else msgspec.convert({"emergency_number": number}, TriageSettings)
     except msgspec.ValidationError as exc:
         raise UnprocessableEntity(f"triage.assess: {exc}") from exc
     triage = load_triage()
     state = triage.read(request.text, age=request.age, sex=request.sex, pregnant=request.pregnant)
-    result: dict[str, Any] = msgspec.to_builtins(triage.assess(state, _settings(ctx)))
+    result: dict[str, Any] = msgspec.to_builtins(triage.assess(state, settings))
     return result
 
 

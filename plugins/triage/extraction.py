@@ -375,6 +375,20 @@ def _lexicon_matcher(nlp, name, rules):  # type: ignore[no-untyped-def]  # spaCy
     return LexiconMatcher([(str(r[0]), [str(p) for p in r[1]]) for r in rules])
 
 
+def _merge(hits: list[Hit], text: str) -> list[Hit]:
+    """Overlapping mentions of one finding become one ("central chest" + "chest pain")."""
+    merged: list[Hit] = []
+    for hit in hits:
+        for i, other in enumerate(merged):
+            if other.finding == hit.finding and other.negated == hit.negated and hit.start <= other.end:
+                start, end = min(other.start, hit.start), max(other.end, hit.end)
+                merged[i] = Hit(hit.finding, start, end, text[start:end], hit.negated, other.laterality or hit.laterality)
+                break
+        else:
+            merged.append(hit)
+    return merged
+
+
 class TextReader:
     """The spaCy + medspaCy pipeline over the knowledge's lexicon, built once per process."""
 
@@ -418,7 +432,7 @@ class TextReader:
                 )
             )
         hits.sort(key=lambda h: (h.start, -h.end))
-        extraction = Extraction(hits=hits)
+        extraction = Extraction(hits=_merge(hits, text))
         extraction.pregnant = _pregnant(text)
         extraction.age, extraction.infant_unknown_age = _age(text)
         extraction.sex = _sex(text, extraction.pregnant)
