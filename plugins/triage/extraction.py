@@ -360,12 +360,15 @@ class LexiconMatcher:
             rules = self.rules_any_case
         spans = []
         for finding_id, pattern in rules:
-            for match in pattern.finditer(text):
-                if match.end() == match.start():
-                    continue
-                span = doc.char_span(match.start(), match.end(), label=finding_id, alignment_mode="expand")
-                if span is not None:
-                    spans.append(span)
+            # Search again from just after each match's start, not its end: two phrasings of one finding
+            # may overlap ("central chest" and "chest pain"); the reader merges them into one mention.
+            match = pattern.search(text)
+            while match is not None:
+                if match.end() > match.start():
+                    span = doc.char_span(match.start(), match.end(), label=finding_id, alignment_mode="expand")
+                    if span is not None:
+                        spans.append(span)
+                match = pattern.search(text, match.start() + 1)
         doc.spans[SPAN_GROUP] = spans
         return doc
 
