@@ -87,9 +87,15 @@ def main() -> None:
     rows = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
     report = evaluate(rows)
     pct = lambda x: "n/a" if x is None else f"{100 * x:.1f}%"  # noqa: E731
-    print(f"triage evaluation: {args.data.name}, {report['cases']} cases, knowledge {report['knowledge_version']}")
-    print(f"| metric | value |\n|---|---|")
-    print(f"| exact 5-level accuracy ({report['exact_level_cases']} with a 5-level gold) | {pct(report['exact_level_accuracy'])} |")
+    print(
+        f"triage evaluation: {args.data.name}, {report['cases']} cases, "
+        f"knowledge {report['knowledge_version']}"
+    )
+    print("| metric | value |\n|---|---|")
+    print(
+        f"| exact 5-level accuracy ({report['exact_level_cases']} with a 5-level gold) "
+        f"| {pct(report['exact_level_accuracy'])} |"
+    )
     print(f"| 3-level accuracy | {pct(report['level3_accuracy'])} |")
     print(f"| under-triage rate (3-level) | {pct(report['under_triage_rate'])} |")
     print(f"| over-triage rate (3-level) | {pct(report['over_triage_rate'])} |")
@@ -99,7 +105,10 @@ def main() -> None:
         print(f"| {level} | {row['n']} | {pct(row['recall'])} |")
     if args.show_errors:
         for c in report["errors"]:
-            print(f"  {c['gold3']:>12} -> {c['got3']:<12} {c['got']:<20} {c['red_flags'][:3]} {c['complaints'][:3]} | {c['text'][:90]}")
+            print(
+                f"  {c['gold3']:>12} -> {c['got3']:<12} {c['got']:<20} {c['red_flags'][:3]} "
+                f"{c['complaints'][:3]} | {c['text'][:90]}"
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
 

@@ -65,11 +65,16 @@ def main() -> None:
         "goal_p99_ms": GOAL_P99_MS,
         "goal_met": q(0.99) <= GOAL_P99_MS,
     }
-    print(f"triage one-shot assessment, in-process ({report['assessments']} runs over {len(texts)} texts, "
-          f"mean {report['mean_chars']:.0f} chars)")
+    print(
+        f"triage one-shot assessment, in-process ({report['assessments']} runs over {len(texts)} texts, "
+        f"mean {report['mean_chars']:.0f} chars)"
+    )
     print("| startup | p50 | p95 | p99 | max | goal p99 <= 20 ms |\n|---|---|---|---|---|---|")
-    print(f"| {report['startup_s']} s | {report['p50_ms']} ms | {report['p95_ms']} ms | {report['p99_ms']} ms | "
-          f"{report['max_ms']} ms | {'met' if report['goal_met'] else 'NOT met'} |")
+    print(
+        f"| {report['startup_s']} s | {report['p50_ms']} ms | {report['p95_ms']} ms | "
+        f"{report['p99_ms']} ms | "
+        f"{report['max_ms']} ms | {'met' if report['goal_met'] else 'NOT met'} |"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
 

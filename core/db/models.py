@@ -15,4 +15,15 @@ from lumen.core.webhooks import models as webhooks
 from lumen.plugins.triage import models as triage
 from lumen.tenants import models as tenants
 
-__all__ = ["Base", "audit", "idempotency", "jobs", "limits", "plugins", "policy", "tenants", "triage", "webhooks"]
+__all__ = [
+    "Base",
+    "audit",
+    "idempotency",
+    "jobs",
+    "limits",
+    "plugins",
+    "policy",
+    "tenants",
+    "triage",
+    "webhooks",
+]

@@ -27,7 +27,8 @@ class OTCController(Controller):
     @post(
         "/recommend",
         operation_id="recommendOTC",
-        summary="Over-the-counter options for a self-care problem, checked for interactions and contraindications",
+        summary="Over-the-counter options for a self-care problem, checked for interactions and "
+        "contraindications",
         opt={"action": "otc.recommend"},
         status_code=200,
     )

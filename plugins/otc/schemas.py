@@ -18,8 +18,8 @@ __all__ = [
     "Option",
     "PatientIn",
     "Product",
-    "Recommendation",
     "RecommendRequest",
+    "Recommendation",
     "Source",
     "TriageIn",
     "TriageSummary",
@@ -59,7 +59,9 @@ class ChildDose(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
 class Contraindication(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     condition: Text
-    terms: Annotated[list[Annotated[str, msgspec.Meta(min_length=2, max_length=40)]], msgspec.Meta(min_length=1)]
+    terms: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=2, max_length=40)]], msgspec.Meta(min_length=1)
+    ]
     reason: Text
 
 
@@ -83,7 +85,9 @@ class Product(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     pregnancy: Literal["usable", "ask", "avoid"]
     child_doses: list[ChildDose] = msgspec.field(default_factory=list)
     contraindications: list[Contraindication] = msgspec.field(default_factory=list)
-    allergy_groups: list[Annotated[str, msgspec.Meta(min_length=2, max_length=40)]] = msgspec.field(default_factory=list)
+    allergy_groups: list[Annotated[str, msgspec.Meta(min_length=2, max_length=40)]] = msgspec.field(
+        default_factory=list
+    )
     cautions: list[Text] = msgspec.field(default_factory=list)
     source: SourceId
     reviewed: date
@@ -121,9 +125,13 @@ class TriageIn(msgspec.Struct, frozen=True, kw_only=True):
 
     level: Level
     complaints: Annotated[list[Id], msgspec.Meta(max_length=50)] = msgspec.field(default_factory=list)
-    findings: Annotated[list[dict[str, Any]], msgspec.Meta(max_length=300)] = msgspec.field(default_factory=list)
+    findings: Annotated[list[dict[str, Any]], msgspec.Meta(max_length=300)] = msgspec.field(
+        default_factory=list
+    )
     advice: Annotated[str, msgspec.Meta(max_length=4000)] = ""
-    red_flags: Annotated[list[dict[str, Any]], msgspec.Meta(max_length=200)] = msgspec.field(default_factory=list)
+    red_flags: Annotated[list[dict[str, Any]], msgspec.Meta(max_length=200)] = msgspec.field(
+        default_factory=list
+    )
 
 
 class RecommendRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -18,16 +18,16 @@ import functools
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import structlog
 
 from lumen.plugins.otc.schemas import (
     Excluded,
+    Option,
     OTCKnowledge,
     OTCSettings,
-    Option,
     PatientIn,
     Product,
     Recommendation,
@@ -80,7 +80,9 @@ class Recommender:
         sources = {s.id for s in knowledge.sources}
         for product in knowledge.products:
             if product.id in seen:
-                raise OTCKnowledgeError(f"otc knowledge {origin}: products {product.id!r}: the id is used twice")
+                raise OTCKnowledgeError(
+                    f"otc knowledge {origin}: products {product.id!r}: the id is used twice"
+                )
             seen.add(product.id)
             if product.source not in sources:
                 raise OTCKnowledgeError(
@@ -94,13 +96,17 @@ class Recommender:
 
     async def recommend(self, ctx: PluginContext, request: RecommendRequest) -> Recommendation:
         if (request.symptoms is None) == (request.triage is None):
-            raise UnprocessableEntity("symptoms: give either `symptoms` (text) or `triage` (a triage result).")
+            raise UnprocessableEntity(
+                "symptoms: give either `symptoms` (text) or `triage` (a triage result)."
+            )
         patient = request.patient or PatientIn()
         triage = self._triage(ctx, request, patient)
         level = str(triage["level"])
         complaints = [str(c) for c in triage.get("complaints", [])]
         present = {
-            str(f.get("id")) for f in triage.get("findings", []) if isinstance(f, Mapping) and f.get("present")
+            str(f.get("id"))
+            for f in triage.get("findings", [])
+            if isinstance(f, Mapping) and f.get("present")
         }
         summary = TriageSummary(
             level=level,  # type: ignore[arg-type]
@@ -114,13 +120,13 @@ class Recommender:
             advice = str(triage.get("advice") or "")
             if LEVEL3[level] == "emergent" and "emergency" not in advice.lower():
                 advice = (
-                    f"This may be an emergency: call {settings.emergency_number} or get emergency help now. {advice}"
+                    f"This may be an emergency: call {settings.emergency_number} or get emergency help now. "
+                    f"{advice}"
                 ).strip()
             return Recommendation(
                 status="refer",
                 triage=summary,
-                advice=advice
-                or "This needs to be seen by a clinician rather than treated with over-the-counter medicines.",
+                advice=advice or "This needs a clinician rather than over-the-counter medicines.",
                 options=[],
                 excluded=[],
                 see_pharmacist_or_doctor=[
@@ -191,14 +197,14 @@ class Recommender:
         if unrecognized_meds:
             when.insert(
                 0,
-                "Some current medicines were not recognised by the interactions check: show the full list to a "
-                "pharmacist before taking anything new.",
+                "Some current medicines were not recognised by the interactions check: show the full list "
+                "to a pharmacist before taking anything new.",
             )
         citations = [
             Citation(source_id=s.id, title=s.title, url=s.url, publisher=s.publisher)
             for s in (self.sources[sid] for sid in dict.fromkeys(o.source_id for o in options))
         ]
-        status = "options" if options else "no_options"
+        status: Literal["options", "no_options"] = "options" if options else "no_options"
         confidence = 0.85 if options and not unrecognized_meds else 0.5
         return Recommendation(
             status=status,
@@ -214,7 +220,9 @@ class Recommender:
             confidence=confidence,
             knowledge_version=self.version,
             abstained=not options,
-            abstain_reason=None if options else "No curated over-the-counter option suits this patient and problem.",
+            abstain_reason=None
+            if options
+            else "No curated over-the-counter option suits this patient and problem.",
         )
 
     def _triage(self, ctx: PluginContext, request: RecommendRequest, patient: PatientIn) -> Mapping[str, Any]:
@@ -240,12 +248,18 @@ class Recommender:
             return out("symptom", "It does not treat the symptoms described.")
         blocking = sorted(set(product.findings_none) & present)
         if blocking:
-            return out("symptom", f"Not suitable with these symptoms: {', '.join(b.replace('_', ' ') for b in blocking)}.")
+            return out(
+                "symptom",
+                f"Not suitable with these symptoms: {', '.join(b.replace('_', ' ') for b in blocking)}.",
+            )
         age = patient.age
         if age is not None and age < product.min_age:
             return out("age", f"Not for anyone under {_age_text(product.min_age)} over the counter.")
         if age is not None and product.max_age is not None and age > product.max_age:
-            return out("age", f"Not sold over the counter for anyone over {_age_text(product.max_age)}; see a doctor.")
+            return out(
+                "age",
+                f"Not sold over the counter for anyone over {_age_text(product.max_age)}; see a doctor.",
+            )
         if patient.pregnant and product.pregnancy == "avoid":
             return out("pregnancy", "Usually avoided in pregnancy; ask a pharmacist, midwife or doctor.")
         conditions = [_norm(c) for c in patient.conditions]
@@ -287,7 +301,9 @@ def _mentions(entry: Mapping[str, Any], ingredient: str) -> bool:
     return any(target == v or target in v or (len(v) > 3 and v in target) for v in values)
 
 
-def _interaction_verdict(product: Product, report: Mapping[str, Any], *, has_other_medicines: bool) -> Excluded | list[str]:
+def _interaction_verdict(
+    product: Product, report: Mapping[str, Any], *, has_other_medicines: bool
+) -> Excluded | list[str]:
     unrecognized = {_norm(str(n)) for n in report.get("unrecognized", []) or []}
     if _norm(product.ingredient) in unrecognized and has_other_medicines:
         return Excluded(
@@ -302,8 +318,14 @@ def _interaction_verdict(product: Product, report: Mapping[str, Any], *, has_oth
         if not isinstance(entry, Mapping) or not _mentions(entry, product.ingredient):
             continue
         severity = str(entry.get("severity", "")).lower()
-        others = [str(n) for n in (entry.get("names") or entry.get("drugs") or []) if _norm(str(n)) != _norm(product.ingredient)]
-        detail = str(entry.get("clinical_effect") or entry.get("message") or entry.get("mechanism") or "").strip()
+        others = [
+            str(n)
+            for n in (entry.get("names") or entry.get("drugs") or [])
+            if _norm(str(n)) != _norm(product.ingredient)
+        ]
+        detail = str(
+            entry.get("clinical_effect") or entry.get("message") or entry.get("mechanism") or ""
+        ).strip()
         with_text = f" with {', '.join(others)}" if others else ""
         if severity in EXCLUDING_SEVERITIES:
             return Excluded(
@@ -313,7 +335,9 @@ def _interaction_verdict(product: Product, report: Mapping[str, Any], *, has_oth
                 reason=f"A {severity} interaction{with_text}" + (f": {detail}" if detail else "."),
             )
         if severity:
-            notes.append(f"{severity.capitalize()} interaction{with_text}" + (f": {detail}" if detail else "."))
+            notes.append(
+                f"{severity.capitalize()} interaction{with_text}" + (f": {detail}" if detail else ".")
+            )
     return notes
 
 
@@ -344,4 +368,3 @@ def load_otc(path: Path | None = None) -> Recommender:
 def _packaged() -> Recommender:
     resource = resources.files("lumen.plugins.otc") / "knowledge" / KNOWLEDGE_FILE
     return Recommender.from_json(resource.read_bytes(), origin=f"knowledge/{KNOWLEDGE_FILE}")
-

@@ -24,8 +24,8 @@ family, span: {start, end, text} | None}], `reasons` {"for": [...], "against": [
 and the safety envelope (`disclaimer`, `citations`, `confidence`, `knowledge_version`, `abstained`,
 `abstain_reason`). The emergency number named in the advice is `emergency_number`, else the caller's own
 setting of that name (`ctx.settings.emergency_number`), else "911": a service runs with the caller's
-context, which does not carry triage's settings. Invalid arguments raise a 422 problem naming the field. It is synchronous, pure and
-fast (no I/O); the caller audits its own use.
+context, which does not carry triage's settings. Invalid arguments raise a 422 problem naming the field.
+It is synchronous, pure and fast (no I/O); the caller audits its own use.
 
 This module holds the hook implementations only.
 """

@@ -20,8 +20,8 @@ from lumen.plugins.sdk import Conflict, NotFound, PluginContext, UnprocessableEn
 from lumen.plugins.triage.models import TriageInterview
 from lumen.plugins.triage.repository import InterviewRepository
 from lumen.plugins.triage.schemas import (
-    Assessment,
     AnswerIn,
+    Assessment,
     AssessRequest,
     InterviewIn,
     InterviewOut,
@@ -66,7 +66,11 @@ def assess_service(
         # The caller's context carries the caller's settings, not triage's: the emergency number comes from
         # the argument, else from a caller setting of the same name, else triage's default.
         number = emergency_number or getattr(ctx.settings, "emergency_number", None)
-        settings = _settings(ctx) if number is None else msgspec.convert({"emergency_number": number}, TriageSettings)
+        settings = (
+            _settings(ctx)
+            if number is None
+            else msgspec.convert({"emergency_number": number}, TriageSettings)
+        )
     except msgspec.ValidationError as exc:
         raise UnprocessableEntity(f"triage.assess: {exc}") from exc
     triage = load_triage()
@@ -82,7 +86,7 @@ class TriageController(Controller):
     @post(
         "/assess",
         operation_id="assessSymptoms",
-        summary="One-shot triage of a symptom description: level, red flags, reasons, possible causes, advice",
+        summary="One-shot triage of a symptom description: level, red flags, reasons, causes, advice",
         opt={"action": "triage.assess"},
         status_code=200,
     )
@@ -144,9 +148,8 @@ class TriageController(Controller):
                 f"question_id: the current question is {row.current_question!r}; answer that one first."
             )
         if data.question_id == "patient:age":
-            if isinstance(data.answer, str):
-                if data.answer != "unknown":
-                    raise UnprocessableEntity("answer: the age question needs a number of years, or 'unknown'.")
+            if isinstance(data.answer, str) and data.answer != "unknown":
+                raise UnprocessableEntity("answer: the age question needs a number of years, or 'unknown'.")
         elif not isinstance(data.answer, str):
             raise UnprocessableEntity("answer: this question needs 'yes', 'no' or 'unknown'.")
         state = _state(row)
@@ -184,7 +187,9 @@ def _state(row: TriageInterview) -> PatientState:
     return PatientState.from_stored(row.state, age=row.age, sex=row.sex, pregnant=row.pregnant)
 
 
-def _next(triage: Triage, row: TriageInterview, state: PatientState, settings: TriageSettings) -> Question | None:
+def _next(
+    triage: Triage, row: TriageInterview, state: PatientState, settings: TriageSettings
+) -> Question | None:
     if len(row.asked) >= MAX_INTERVIEW_QUESTIONS:
         return None
     result = triage.assess(state, settings, asked=row.asked)
@@ -225,4 +230,6 @@ def _out(triage: Triage, row: TriageInterview, state: PatientState) -> Interview
 
 def _all_questions(triage: Triage, row: TriageInterview, state: PatientState) -> list[Question]:
     result = triage.assess(state, TriageSettings(), asked=row.asked)
-    return triage.questions(state, result.level, [triage.complaints[c] for c in result.complaints], asked=row.asked)
+    return triage.questions(
+        state, result.level, [triage.complaints[c] for c in result.complaints], asked=row.asked
+    )

@@ -19,7 +19,7 @@ import re
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import spacy
 from medspacy.context import ConText  # noqa: F401  (registers the "medspacy_context" factory)
@@ -100,7 +100,7 @@ _NUMBER_WORDS = {
     "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "few": 3, "couple of": 2,
     "several": 4, "half an": 0.5, "a few": 3, "a couple of": 2,
 }  # fmt: skip
-_NUM = r"(\d+(?:\.\d+)?|a couple of|couple of|a few|half an|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|few|several)"
+_NUM = r"(\d+(?:\.\d+)?|a couple of|couple of|a few|half an|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|few|several)"  # noqa: E501
 _UNIT_DAYS = {"minute": 1 / 1440, "min": 1 / 1440, "hour": 1 / 24, "hr": 1 / 24, "day": 1.0, "night": 1.0,
               "week": 7.0, "wk": 7.0, "month": 30.0, "mo": 30.0, "year": 365.0, "yr": 365.0}  # fmt: skip
 _AGE_UNIT_YEARS = {"year": 1.0, "yr": 1.0, "month": 1 / 12, "mo": 1 / 12, "week": 1 / 52, "wk": 1 / 52,
@@ -165,16 +165,26 @@ _NOT_PREGNANT = re.compile(
 
 _DURATION = [
     re.compile(
-        rf"\b(?:for|since|past|last|over|in the last|in the past|about|around|nearly|almost|lasted|lasting|going on for)\s+(?:the\s+)?"
+        rf"\b(?:for|since|past|last|over|in the last|in the past|about|around|nearly|almost|lasted|lasting|going on for)\s+(?:the\s+)?"  # noqa: E501
         rf"(?:last\s+|past\s+)?{_NUM}\s*(minute|min|hour|hr|day|night|week|wk|month|mo|year|yr)s?\b",
         re.IGNORECASE,
     ),
-    re.compile(rf"\b{_NUM}[\s-]*(minute|min|hour|hr|day|night|week|wk|month|year)s?[\s-]*(?:history|ago)\b", re.IGNORECASE),
-    re.compile(rf"\b{_NUM}\s*(minute|min|hour|hr|day|night|week|wk|month|year)s?\s*(?:now|so far)\b", re.IGNORECASE),
+    re.compile(
+        rf"\b{_NUM}[\s-]*(minute|min|hour|hr|day|night|week|wk|month|year)s?[\s-]*(?:history|ago)\b",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        rf"\b{_NUM}\s*(minute|min|hour|hr|day|night|week|wk|month|year)s?\s*(?:now|so far)\b", re.IGNORECASE
+    ),
 ]
 _DURATION_WORDS = [
     (re.compile(r"\bsince (?:yesterday|last night)\b", re.IGNORECASE), 1.0),
-    (re.compile(r"\b(?:since|this) (?:this )?morning\b|\bearlier today\b|\bthis afternoon\b", re.IGNORECASE), 0.3),
+    (
+        re.compile(
+            r"\b(?:since|this) (?:this )?morning\b|\bearlier today\b|\bthis afternoon\b", re.IGNORECASE
+        ),
+        0.3,
+    ),
     (re.compile(r"\bsince (?:last week|the weekend)\b", re.IGNORECASE), 5.0),
     (re.compile(r"\bsince last month\b", re.IGNORECASE), 30.0),
     (re.compile(r"\b(?:for|over|in) the (?:last|past) (?:week|fortnight)\b", re.IGNORECASE), 7.0),
@@ -191,23 +201,29 @@ _TEMP = re.compile(
 )
 _TEMP_CONTEXT = re.compile(r"temp|fever|febrile|pyrex|thermometer|°|º|˚|deg", re.IGNORECASE)
 _HR = [
-    re.compile(r"\b(?:heart ?rate|hr|pulse(?: rate)?)\s*(?:of|is|was|at|:|=|around|about)?\s*(\d{2,3})\b", re.IGNORECASE),
+    re.compile(
+        r"\b(?:heart ?rate|hr|pulse(?: rate)?)\s*(?:of|is|was|at|:|=|around|about)?\s*(\d{2,3})\b",
+        re.IGNORECASE,
+    ),
     re.compile(r"\b(\d{2,3})\s*(?:bpm|beats (?:per|a|/) ?min(?:ute)?)\b", re.IGNORECASE),
 ]
 _RR = [
-    re.compile(r"\b(?:respiratory rate|resp(?:iratory)? rate|rr|breathing rate|resps?)\s*(?:of|is|was|at|:|=)?\s*(\d{1,2})\b", re.IGNORECASE),
+    re.compile(
+        r"\b(?:respiratory rate|resp(?:iratory)? rate|rr|breathing rate|resps?)\s*(?:of|is|was|at|:|=)?\s*(\d{1,2})\b",  # noqa: E501
+        re.IGNORECASE,
+    ),
     re.compile(r"\b(\d{1,2})\s*breaths?\s*(?:per|a|/)\s*min(?:ute)?\b", re.IGNORECASE),
 ]
 _SPO2 = [
     re.compile(
-        r"\b(?:o2 sat(?:uration)?s?|spo2|sp02|sats?|oxygen(?: saturation| level| sats?)?|saturations?|pulse ox(?:imeter)?)"
+        r"\b(?:o2 sat(?:uration)?s?|spo2|sp02|sats?|oxygen(?: saturation| level| sats?)?|saturations?|pulse ox(?:imeter)?)"  # noqa: E501
         r"\s*(?:of|is|was|are|at|:|=|reading|reads|says|shows|around|about)?\s*(\d{2,3})\s*%?",
         re.IGNORECASE,
     ),
     re.compile(r"\b(\d{2,3})\s*%\s*(?:on room air|on air|ra\b|o2|oxygen|sats?|saturation)", re.IGNORECASE),
 ]
 _BP = re.compile(
-    r"\b(?:(?:bp|blood pressure)\s*(?:of|is|was|at|:|=|reading|around|about)?\s*)?(\d{2,3})\s*/\s*(\d{2,3})\s*(mm ?hg)?",
+    r"\b(?:(?:bp|blood pressure)\s*(?:of|is|was|at|:|=|reading|around|about)?\s*)?(\d{2,3})\s*/\s*(\d{2,3})\s*(mm ?hg)?",  # noqa: E501
     re.IGNORECASE,
 )
 _BP_CONTEXT = re.compile(r"\b(?:bp|blood pressure|mm ?hg)\b", re.IGNORECASE)
@@ -223,7 +239,11 @@ _LATERAL = re.compile(r"\b(left|right|both|bilateral)\b", re.IGNORECASE)
 def _age(text: str) -> tuple[float | None, bool]:
     for pattern in _AGE_PATTERNS:
         match = next(
-            (m for m in pattern.finditer(text) if not _DURATION_BEFORE.search(text[max(0, m.start() - 20) : m.start()])),
+            (
+                m
+                for m in pattern.finditer(text)
+                if not _DURATION_BEFORE.search(text[max(0, m.start() - 20) : m.start()])
+            ),
             None,
         )
         if not match:
@@ -242,7 +262,9 @@ def _age(text: str) -> tuple[float | None, bool]:
 
 
 _SEX_LETTER = re.compile(r"\b\d{1,3}\s*(?:yo|y/o|y\.o\.|yrs?|years?(?: old)?)?\s*-?\s*(m|f)\b", re.IGNORECASE)
-_DURATION_BEFORE = re.compile(r"\b(?:for|since|past|last|over|about|around|nearly|almost|lasted|lasting)\s+(?:the\s+)?$", re.IGNORECASE)
+_DURATION_BEFORE = re.compile(
+    r"\b(?:for|since|past|last|over|about|around|nearly|almost|lasted|lasting)\s+(?:the\s+)?$", re.IGNORECASE
+)
 
 
 def _sex(text: str, pregnant: bool | None) -> Literal["female", "male"] | None:
@@ -365,7 +387,9 @@ class LexiconMatcher:
             match = pattern.search(text)
             while match is not None:
                 if match.end() > match.start():
-                    span = doc.char_span(match.start(), match.end(), label=finding_id, alignment_mode="expand")
+                    span = doc.char_span(
+                        match.start(), match.end(), label=finding_id, alignment_mode="expand"
+                    )
                     if span is not None:
                         spans.append(span)
                 match = pattern.search(text, match.start() + 1)
@@ -385,7 +409,9 @@ def _merge(hits: list[Hit], text: str) -> list[Hit]:
         for i, other in enumerate(merged):
             if other.finding == hit.finding and other.negated == hit.negated and hit.start <= other.end:
                 start, end = min(other.start, hit.start), max(other.end, hit.end)
-                merged[i] = Hit(hit.finding, start, end, text[start:end], hit.negated, other.laterality or hit.laterality)
+                merged[i] = Hit(
+                    hit.finding, start, end, text[start:end], hit.negated, other.laterality or hit.laterality
+                )
                 break
         else:
             merged.append(hit)
@@ -423,7 +449,7 @@ class TextReader:
             laterality: Literal["left", "right", "both"] | None = None
             if side:
                 last = side[-1].lower()
-                laterality = "both" if last in ("both", "bilateral") else last  # type: ignore[assignment]
+                laterality = "both" if last in ("both", "bilateral") else last
             hits.append(
                 Hit(
                     finding=span.label_,

@@ -10,15 +10,15 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from lumen.plugins.sdk import Citation, SafetyEnvelope
+from lumen.plugins.sdk import SafetyEnvelope
 
 __all__ = [
     "LEVEL3",
     "LEVELS",
     "Answer",
     "AnswerIn",
-    "Assessment",
     "AssessRequest",
+    "Assessment",
     "Cause",
     "Complaint",
     "Finding",
@@ -44,7 +44,13 @@ __all__ = [
 Level = Literal["emergency_ambulance", "emergency", "consultation_24", "consultation", "self_care"]
 Level3 = Literal["emergent", "non_emergent", "self_care"]
 # Most urgent first: a lower index is a higher level.
-LEVELS: tuple[Level, ...] = ("emergency_ambulance", "emergency", "consultation_24", "consultation", "self_care")
+LEVELS: tuple[Level, ...] = (
+    "emergency_ambulance",
+    "emergency",
+    "consultation_24",
+    "consultation",
+    "self_care",
+)
 LEVEL3: dict[str, Level3] = {
     "emergency_ambulance": "emergent",
     "emergency": "emergent",
@@ -87,13 +93,17 @@ class Finding(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
     id: Id
     label: Label
-    patterns: Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=400)]], msgspec.Meta(min_length=1)]
+    patterns: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=400)]], msgspec.Meta(min_length=1)
+    ]
     question: Label | None = None  # how an interview asks about it
     reviewed: date
 
 
 class VitalCondition(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    name: Literal["temp_c", "hr", "rr", "spo2", "sbp", "dbp", "glucose_mmol", "bp_high", "bp_preg", "bp_preg_severe"]
+    name: Literal[
+        "temp_c", "hr", "rr", "spo2", "sbp", "dbp", "glucose_mmol", "bp_high", "bp_preg", "bp_preg_severe"
+    ]
     op: Literal["<", "<=", ">", ">="]
     value: float
 

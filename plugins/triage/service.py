@@ -71,7 +71,7 @@ class TriageKnowledgeError(ValueError):
 
 def rank(level: str) -> int:
     """0 for the most urgent level."""
-    return LEVELS.index(level)  # type: ignore[arg-type]
+    return LEVELS.index(level)
 
 
 def more_urgent(a: Level, b: Level) -> Level:
@@ -235,9 +235,13 @@ class Triage:
                     del state.present["fever"]
         glucose = state.vitals.get("glucose_mmol")
         if glucose is not None and glucose < 4.0:
-            state.present.setdefault("hypoglycaemia_signs", Evidence("vital", state.vital_spans.get("glucose_mmol")))
+            state.present.setdefault(
+                "hypoglycaemia_signs", Evidence("vital", state.vital_spans.get("glucose_mmol"))
+            )
         elif glucose is not None and glucose >= 15.0:
-            state.present.setdefault("hyperglycaemia_signs", Evidence("vital", state.vital_spans.get("glucose_mmol")))
+            state.present.setdefault(
+                "hyperglycaemia_signs", Evidence("vital", state.vital_spans.get("glucose_mmol"))
+            )
 
     # --- answers (interviews) -------------------------------------------------------------------------------
 
@@ -278,7 +282,9 @@ class Triage:
         if age_min is not None or age_max is not None:
             if state.age is None:
                 result = None
-            elif (age_min is not None and state.age < age_min) or (age_max is not None and state.age >= age_max):
+            elif (age_min is not None and state.age < age_min) or (
+                age_max is not None and state.age >= age_max
+            ):
                 return False
         if pregnant is not None and state.pregnant is not pregnant:
             if state.pregnant is None and pregnant and state.sex != "male":
@@ -378,7 +384,9 @@ class Triage:
                 if disc.finding in state.present and rank(disc.level) < rank(c_level):
                     c_level = disc.level
                     raised = True
-                    reasons_for.append(Reason(text=f"{complaint.label} with {label(disc.finding)}.", level=disc.level))
+                    reasons_for.append(
+                        Reason(text=f"{complaint.label} with {label(disc.finding)}.", level=disc.level)
+                    )
             days = state.duration_days
             for rule in complaint.duration_rules:
                 if days is not None and days >= rule.min_days and rank(rule.level) < rank(c_level):
@@ -386,7 +394,8 @@ class Triage:
                     raised = True
                     reasons_for.append(
                         Reason(
-                            text=f"{complaint.label} for {_days(days)} (over {_days(rule.min_days)} needs a review).",
+                            text=f"{complaint.label} for {_days(days)} "
+                            f"(over {_days(rule.min_days)} needs a review).",
                             level=rule.level,
                         )
                     )
@@ -395,7 +404,8 @@ class Triage:
                     if lower.finding in state.present and rank(lower.level) > rank(c_level):
                         against.append(
                             Reason(
-                                text=f"{label(lower.finding)} points to a less urgent cause of {complaint.label.lower()}.",
+                                text=f"{label(lower.finding)} points to a less urgent cause of "
+                                f"{complaint.label.lower()}.",
                                 level=c_level,
                             )
                         )
@@ -403,10 +413,17 @@ class Triage:
                         break
             for modifier in self.modifiers:
                 applies_to = not modifier.tags or bool(set(modifier.tags) & set(complaint.tags))
-                if applies_to and self._modifier_applies(modifier, state) and rank(modifier.min_level) < rank(c_level):
+                if (
+                    applies_to
+                    and self._modifier_applies(modifier, state)
+                    and rank(modifier.min_level) < rank(c_level)
+                ):
                     c_level = modifier.min_level
                     reasons_for.append(
-                        Reason(text=f"{modifier.label}: {complaint.label.lower()} needs more care.", level=c_level)
+                        Reason(
+                            text=f"{modifier.label}: {complaint.label.lower()} needs more care.",
+                            level=c_level,
+                        )
                     )
                     cited.append(modifier.source)
             complaints.append((complaint, c_level))
@@ -456,7 +473,9 @@ class Triage:
             against.append(Reason(text="Symptoms described as mild."))
         return _Outcome(level, flags, complaints, reasons_for, against, cited, abstain_reason)
 
-    def _worst_flag_needing(self, finding: str, state: PatientState, vitals: Mapping[str, float]) -> Level | None:
+    def _worst_flag_needing(
+        self, finding: str, state: PatientState, vitals: Mapping[str, float]
+    ) -> Level | None:
         """The most urgent red flag that would hold if `finding` were present."""
         worst: Level | None = None
         trial = PatientState(**{**state.__dict__, "present": {**state.present, finding: Evidence("answer")}})
@@ -473,21 +492,29 @@ class Triage:
 
     # --- questions ------------------------------------------------------------------------------------------
 
-    def questions(self, state: PatientState, level: Level, complaints: Sequence[Complaint], *, asked: Iterable[str] = ()) -> list[Question]:
+    def questions(
+        self, state: PatientState, level: Level, complaints: Sequence[Complaint], *, asked: Iterable[str] = ()
+    ) -> list[Question]:
         """Questions whose answer would most change the level: red flags first, then discriminators."""
         done = set(asked)
         known = set(state.present) | state.absent | state.unknown
         out: list[Question] = []
         if state.age is None:
             out.append(
-                Question(id="patient:age", text="How old is the person (in years; 0.5 for six months)?", kind="patient")
+                Question(
+                    id="patient:age",
+                    text="How old is the person (in years; 0.5 for six months)?",
+                    kind="patient",
+                )
             )
         relevant_flags: list[RedFlag] = []
         for complaint in complaints:
             relevant_flags.extend(self.red_flags[r] for r in complaint.red_flags)
         if not complaints:
             relevant_flags.extend(
-                self.red_flags[r] for r in ("acs", "fast", "severe_breathing", "sepsis", "confusion") if r in self.red_flags
+                self.red_flags[r]
+                for r in ("acs", "fast", "severe_breathing", "sepsis", "confusion")
+                if r in self.red_flags
             )
         if (
             state.pregnant is None
@@ -504,7 +531,16 @@ class Triage:
             for finding in [*flag.all, *flag.any]:
                 if finding in known:
                     continue
-                if self._flag_holds(flag, PatientState(**{**state.__dict__, "present": {**state.present, finding: Evidence("answer")}}), vitals) is False:
+                if (
+                    self._flag_holds(
+                        flag,
+                        PatientState(
+                            **{**state.__dict__, "present": {**state.present, finding: Evidence("answer")}}
+                        ),
+                        vitals,
+                    )
+                    is False
+                ):
                     continue
                 question = self._question(finding, "red_flag", flag.level)
                 if question and (finding not in scored or scored[finding][0] > rank(flag.level)):
@@ -519,7 +555,9 @@ class Triage:
         out.extend(q for _, q in sorted(scored.values(), key=lambda item: item[0]))
         return [q for q in out if q.id not in done]
 
-    def _question(self, finding: str, kind: Literal["red_flag", "discriminator"], level: Level) -> Question | None:
+    def _question(
+        self, finding: str, kind: Literal["red_flag", "discriminator"], level: Level
+    ) -> Question | None:
         entry = self.findings.get(finding)
         if entry is None:
             return None
@@ -528,7 +566,9 @@ class Triage:
 
     # --- the answer -----------------------------------------------------------------------------------------
 
-    def assess(self, state: PatientState, settings: TriageSettings, *, asked: Iterable[str] = ()) -> Assessment:
+    def assess(
+        self, state: PatientState, settings: TriageSettings, *, asked: Iterable[str] = ()
+    ) -> Assessment:
         outcome = self._outcome(state)
         level = outcome.level
         complaints = [c for c, _ in outcome.complaints]
@@ -563,7 +603,10 @@ class Triage:
             complaints=[c.id for c in complaints],
             findings=self.findings_out(state),
             patient=PatientOut(
-                age=state.age, sex=state.sex, pregnant=state.pregnant, read_from_text=list(state.read_from_text)
+                age=state.age,
+                sex=state.sex,
+                pregnant=state.pregnant,
+                read_from_text=list(state.read_from_text),
             ),
             vitals=VitalsOut(**{k: v for k, v in state.vitals.items() if k in VitalsOut.__struct_fields__}),
             duration_days=state.duration_days,
@@ -600,7 +643,9 @@ class Triage:
                 start, end, text = evidence.span
                 return SpanOut(start=start, end=end, text=text)
         for condition in flag.vitals:
-            name = {"bp_high": "sbp", "bp_preg": "sbp", "bp_preg_severe": "sbp"}.get(condition.name, condition.name)
+            name = {"bp_high": "sbp", "bp_preg": "sbp", "bp_preg_severe": "sbp"}.get(
+                condition.name, condition.name
+            )
             if name in state.vital_spans:
                 start, end, text = state.vital_spans[name]
                 return SpanOut(start=start, end=end, text=text)
@@ -632,8 +677,8 @@ class Triage:
         extra = f" {top[0].advice}" if top else ""
         if level == "emergency_ambulance":
             return (
-                f"This may be an emergency: call {number} for an ambulance now. Do not drive yourself. Stay with "
-                f"the person and follow the call handler's instructions.{extra}"
+                f"This may be an emergency: call {number} for an ambulance now. Do not drive yourself. "
+                f"Stay with the person and follow the call handler's instructions.{extra}"
             )
         if level == "emergency":
             return (
@@ -643,13 +688,13 @@ class Triage:
         if level == "consultation_24":
             return (
                 "Speak to a doctor, urgent care service or out-of-hours service today, within 24 hours. "
-                f"Call {number} if it gets much worse (for example trouble breathing, chest pain, confusion or "
-                f"collapse).{extra}"
+                f"Call {number} if it gets much worse (for example trouble breathing, chest pain, "
+                f"confusion or collapse).{extra}"
             )
         if level == "consultation":
             return (
-                "Book an appointment with a doctor in the next few days. Get help sooner if it gets worse, and "
-                f"call {number} in an emergency.{extra}"
+                "Book an appointment with a doctor in the next few days. Get help sooner if it gets worse, "
+                f"and call {number} in an emergency.{extra}"
             )
         return (
             "This can usually be looked after at home, and a pharmacist can advise on suitable treatment."
@@ -680,8 +725,13 @@ def _check(knowledge: TriageKnowledge) -> str | None:
     sources = {s.id for s in knowledge.sources}
     findings = {f.id for f in knowledge.findings}
     flags = {r.id for r in knowledge.red_flags}
-    for kind, entries in (("findings", knowledge.findings), ("red_flags", knowledge.red_flags),
-                          ("complaints", knowledge.complaints), ("modifiers", knowledge.modifiers)):  # fmt: skip
+    groups: list[tuple[str, list[Any]]] = [
+        ("findings", list(knowledge.findings)),
+        ("red_flags", list(knowledge.red_flags)),
+        ("complaints", list(knowledge.complaints)),
+        ("modifiers", list(knowledge.modifiers)),
+    ]
+    for kind, entries in groups:
         seen: set[str] = set()
         for entry in entries:
             if entry.id in seen:

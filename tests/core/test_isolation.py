@@ -79,7 +79,10 @@ FACTORIES: dict[str, Factory] = {
 }
 # A body that passes validation, so the answer is about the object, not the input.
 BODIES: dict[tuple[str, str], object] = {
-    ("POST", "/v1/triage/interviews/{interview_id}/answers"): {"question_id": "finding:thunderclap", "answer": "no"},
+    ("POST", "/v1/triage/interviews/{interview_id}/answers"): {
+        "question_id": "finding:thunderclap",
+        "answer": "no",
+    },
 }
 
 

@@ -28,7 +28,9 @@ async def test_self_care_options_are_checked(client: httpx.AsyncClient, tenant_a
     assert body["options"]
 
 
-async def test_warfarin_excludes_nsaids_through_the_interactions_check(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_warfarin_excludes_nsaids_through_the_interactions_check(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     body = await _recommend(client, tenant_a, age=70, medications=["warfarin"])
     excluded = {e["id"]: e for e in body["excluded"]}  # type: ignore[attr-defined]
     assert excluded["ibuprofen"]["kind"] == "interaction"
@@ -36,10 +38,15 @@ async def test_warfarin_excludes_nsaids_through_the_interactions_check(client: h
     assert "ibuprofen" not in [o["id"] for o in body["options"]]  # type: ignore[attr-defined]
 
 
-async def test_mao_inhibitor_excludes_the_decongestant(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_mao_inhibitor_excludes_the_decongestant(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     r = await client.post(
         URL,
-        json={"symptoms": "Blocked, runny nose and sneezing for 3 days.", "patient": {"age": 40, "medications": ["phenelzine"]}},
+        json={
+            "symptoms": "Blocked, runny nose and sneezing for 3 days.",
+            "patient": {"age": 40, "medications": ["phenelzine"]},
+        },
         headers=tenant_a.headers,
     )
     assert r.status_code == 200, r.text
@@ -47,7 +54,9 @@ async def test_mao_inhibitor_excludes_the_decongestant(client: httpx.AsyncClient
     assert excluded["pseudoephedrine"]["kind"] in ("interaction", "unchecked")
 
 
-async def test_second_tenant_gets_its_own_answer(client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle) -> None:
+async def test_second_tenant_gets_its_own_answer(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle
+) -> None:
     mine = await _recommend(client, tenant_a, age=70, medications=["warfarin"])
     theirs = await _recommend(client, tenant_b, age=35)
     assert "ibuprofen" in [o["id"] for o in theirs["options"]]  # type: ignore[attr-defined]

@@ -33,7 +33,9 @@ PAIRS = {
 }
 
 
-def fake_check(ctx: Any, medications: Sequence[str], patient: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def fake_check(
+    ctx: Any, medications: Sequence[str], patient: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     names = [m.lower() for m in medications]
     interactions = [
         {
@@ -64,7 +66,9 @@ class Ctx:
         self._services: dict[str, Any] = {"triage.assess": assess_service}
         if interactions:
 
-            def check(ctx: Any, medications: Sequence[str], patient: Mapping[str, Any] | None = None) -> dict[str, Any]:
+            def check(
+                ctx: Any, medications: Sequence[str], patient: Mapping[str, Any] | None = None
+            ) -> dict[str, Any]:
                 self.calls.append(list(medications))
                 return fake_check(ctx, medications, patient)
 
@@ -169,7 +173,10 @@ async def test_age_limit_excludes_aspirin_for_a_child() -> None:
 
 
 async def test_pregnancy_excludes_nsaids() -> None:
-    result = await recommend(symptoms="Back ache after gardening yesterday.", patient={"age": 30, "sex": "female", "pregnant": True})
+    result = await recommend(
+        symptoms="Back ache after gardening yesterday.",
+        patient={"age": 30, "sex": "female", "pregnant": True},
+    )
     assert result.status == "options"
     kinds = {e.id: e.kind for e in result.excluded}
     assert kinds["ibuprofen"] == "pregnancy"

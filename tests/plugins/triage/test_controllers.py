@@ -14,8 +14,8 @@ from tests.conftest import TenantHandle, assert_problem, bearer
 ASSESS = "/v1/triage/assess"
 INTERVIEWS = "/v1/triage/interviews"
 CHEST = (
-    "58-year-old man with crushing central chest pain spreading to his left arm, sweating and nauseous for the "
-    "last 40 minutes."
+    "58-year-old man with crushing central chest pain spreading to his left arm, sweating and nauseous "
+    "for the last 40 minutes."
 )
 COLD = "25-year-old woman with a runny nose, sneezing and a mild sore throat for two days, no fever."
 
@@ -37,7 +37,9 @@ async def _start(client: httpx.AsyncClient, tenant: TenantHandle, **body: Any) -
 # --- one-shot -----------------------------------------------------------------------------------------------
 
 
-async def test_assess_emergency_names_the_red_flag_and_its_span(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_assess_emergency_names_the_red_flag_and_its_span(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     body = await _assess(client, tenant_a, text=CHEST)
     assert body["level"] == "emergency_ambulance"
     assert body["level3"] == "emergent"
@@ -48,7 +50,9 @@ async def test_assess_emergency_names_the_red_flag_and_its_span(client: httpx.As
     assert body["patient"] == {"age": 58.0, "sex": "male", "pregnant": None, "read_from_text": ["age", "sex"]}
 
 
-async def test_assess_self_care_carries_the_safety_envelope(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_assess_self_care_carries_the_safety_envelope(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     body = await _assess(client, tenant_a, text=COLD)
     assert body["level"] == "self_care"
     assert body["level3"] == "self_care"
@@ -68,8 +72,12 @@ async def test_given_age_overrides_the_text(client: httpx.AsyncClient, tenant_a:
     assert "fever_infant" in [f["id"] for f in body["red_flags"]]
 
 
-async def test_tenant_emergency_number_is_used(client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle) -> None:
-    r = await client.put("/v1/plugins/triage", json={"settings": {"emergency_number": "999"}}, headers=tenant_a.headers)
+async def test_tenant_emergency_number_is_used(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle
+) -> None:
+    r = await client.put(
+        "/v1/plugins/triage", json={"settings": {"emergency_number": "999"}}, headers=tenant_a.headers
+    )
     assert r.status_code == 200, r.text
     mine = await _assess(client, tenant_a, text=CHEST)
     theirs = await _assess(client, tenant_b, text=CHEST)
@@ -77,8 +85,12 @@ async def test_tenant_emergency_number_is_used(client: httpx.AsyncClient, tenant
     assert "call 911" in theirs["advice"] and theirs["emergency_number"] == "911"
 
 
-async def test_bad_emergency_number_setting_is_refused(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
-    r = await client.put("/v1/plugins/triage", json={"settings": {"emergency_number": "call me"}}, headers=tenant_a.headers)
+async def test_bad_emergency_number_setting_is_refused(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    r = await client.put(
+        "/v1/plugins/triage", json={"settings": {"emergency_number": "call me"}}, headers=tenant_a.headers
+    )
     assert r.status_code in (400, 422), r.text
     assert "emergency_number" in r.text
 
@@ -108,7 +120,9 @@ async def test_assess_is_audited_without_the_text(client: httpx.AsyncClient, ten
         ({"text": ["cough"]}, "text"),
     ],
 )
-async def test_bad_input_is_a_4xx_naming_the_field(client: httpx.AsyncClient, tenant_a: TenantHandle, body: dict[str, Any], field: str) -> None:
+async def test_bad_input_is_a_4xx_naming_the_field(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, body: dict[str, Any], field: str
+) -> None:
     r = await client.post(ASSESS, json=body, headers=tenant_a.headers)
     assert 400 <= r.status_code < 500, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -126,9 +140,17 @@ async def test_bad_input_is_a_4xx_naming_the_field(client: httpx.AsyncClient, te
         "1/1/1/1/1/1 999999999999999999999 °F °C mg/dL mmol/L bpm 120/80/60 sats 100000%",
     ],
 )
-async def test_hostile_text_is_answered_safely(client: httpx.AsyncClient, tenant_a: TenantHandle, text: str) -> None:
+async def test_hostile_text_is_answered_safely(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, text: str
+) -> None:
     body = await _assess(client, tenant_a, text=text)
-    assert body["level"] in ("emergency_ambulance", "emergency", "consultation_24", "consultation", "self_care")
+    assert body["level"] in (
+        "emergency_ambulance",
+        "emergency",
+        "consultation_24",
+        "consultation",
+        "self_care",
+    )
     assert "<script>" not in body["advice"]
 
 
@@ -140,20 +162,26 @@ async def test_unrecognised_text_errs_upward(client: httpx.AsyncClient, tenant_a
 
 
 async def test_a_key_without_the_scope_is_refused(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
-    r = await client.post("/v1/keys", json={"name": "reader", "scopes": ["keys:read"]}, headers=tenant_a.headers)
+    r = await client.post(
+        "/v1/keys", json={"name": "reader", "scopes": ["keys:read"]}, headers=tenant_a.headers
+    )
     assert r.status_code == 201, r.text
     r = await client.post(ASSESS, json={"text": COLD}, headers=bearer(r.json()["key"]))
     assert_problem(r, 403)
 
 
 async def test_a_scoped_key_can_assess(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
-    r = await client.post("/v1/keys", json={"name": "app", "scopes": ["triage:assess"]}, headers=tenant_a.headers)
+    r = await client.post(
+        "/v1/keys", json={"name": "app", "scopes": ["triage:assess"]}, headers=tenant_a.headers
+    )
     assert r.status_code == 201, r.text
     r = await client.post(ASSESS, json={"text": COLD}, headers=bearer(r.json()["key"]))
     assert r.status_code == 200, r.text
 
 
-async def test_disabled_plugin_is_not_found(client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle) -> None:
+async def test_disabled_plugin_is_not_found(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle
+) -> None:
     r = await client.put("/v1/plugins/triage", json={"enabled": False}, headers=tenant_a.headers)
     assert r.status_code == 200, r.text
     assert_problem(await client.post(ASSESS, json={"text": COLD}, headers=tenant_a.headers), 404)
@@ -163,7 +191,9 @@ async def test_disabled_plugin_is_not_found(client: httpx.AsyncClient, tenant_a:
 # --- interviews ---------------------------------------------------------------------------------------------
 
 
-async def test_interview_asks_red_flag_questions_first(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_interview_asks_red_flag_questions_first(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     body = await _start(client, tenant_a, text="I have a headache since this morning.", age=30, sex="female")
     assert body["status"] == "in_progress"
     assert any(f["id"] == "headache" and f["present"] for f in body["findings"])
@@ -172,7 +202,9 @@ async def test_interview_asks_red_flag_questions_first(client: httpx.AsyncClient
     assert question["id"] == "patient:pregnant" or question["kind"] == "red_flag"
 
 
-async def test_interview_runs_to_a_result_and_resumes(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_interview_runs_to_a_result_and_resumes(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     body = await _start(client, tenant_a, text="Headache for a day.", age=40, sex="male", patient_ref="p-123")
     interview_id = body["id"]
     assert body["patient_ref"] == "p-123"
@@ -185,7 +217,9 @@ async def test_interview_runs_to_a_result_and_resumes(client: httpx.AsyncClient,
         assert r.json()["next_question"] == body["next_question"]
         question = body["next_question"]
         r = await client.post(
-            f"{INTERVIEWS}/{interview_id}/answers", json={"question_id": question["id"], "answer": "no"}, headers=tenant_a.headers
+            f"{INTERVIEWS}/{interview_id}/answers",
+            json={"question_id": question["id"], "answer": "no"},
+            headers=tenant_a.headers,
         )
         assert r.status_code == 200, r.text
         body = r.json()
@@ -195,7 +229,9 @@ async def test_interview_runs_to_a_result_and_resumes(client: httpx.AsyncClient,
     assert r.json()["result"] == body["result"]
 
 
-async def test_interview_yes_to_a_red_flag_raises_the_level(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_interview_yes_to_a_red_flag_raises_the_level(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     body = await _start(client, tenant_a, text="Headache for a day.", age=40, sex="male")
     r = await client.post(
         f"{INTERVIEWS}/{body['id']}/answers",
@@ -212,10 +248,14 @@ async def test_interview_yes_to_a_red_flag_raises_the_level(client: httpx.AsyncC
     assert done["result"]["red_flags"][0]["span"] is None
 
 
-async def test_answering_the_wrong_question_is_a_conflict(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_answering_the_wrong_question_is_a_conflict(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     body = await _start(client, tenant_a, text="Headache for a day.", age=40, sex="male")
     r = await client.post(
-        f"{INTERVIEWS}/{body['id']}/answers", json={"question_id": "finding:not_asked", "answer": "yes"}, headers=tenant_a.headers
+        f"{INTERVIEWS}/{body['id']}/answers",
+        json={"question_id": "finding:not_asked", "answer": "yes"},
+        headers=tenant_a.headers,
     )
     assert_problem(r, 409)
 
@@ -232,27 +272,40 @@ async def test_age_question_takes_a_number(client: httpx.AsyncClient, tenant_a: 
     assert r.json()["result"]["level"] == "emergency"
 
 
-async def test_finished_interview_takes_no_more_answers(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_finished_interview_takes_no_more_answers(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     body = await _start(client, tenant_a, text=CHEST)
     assert body["status"] == "done"
     assert body["result"]["level3"] == "emergent"
     r = await client.post(
-        f"{INTERVIEWS}/{body['id']}/answers", json={"question_id": "finding:fever", "answer": "no"}, headers=tenant_a.headers
+        f"{INTERVIEWS}/{body['id']}/answers",
+        json={"question_id": "finding:fever", "answer": "no"},
+        headers=tenant_a.headers,
     )
     assert_problem(r, 409)
 
 
-async def test_interview_keeps_no_free_text(client: httpx.AsyncClient, tenant_a: TenantHandle, owner_engine: Any) -> None:
+async def test_interview_keeps_no_free_text(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, owner_engine: Any
+) -> None:
     from sqlalchemy import text
 
     body = await _start(client, tenant_a, text="Zebraword headache for a day.", age=40, sex="male")
     async with owner_engine.connect() as conn:
         await conn.execute(text("select set_config('lumen.tenant_id', :t, false)"), {"t": str(tenant_a.id)})
-        row = (await conn.execute(text("select state::text, asked::text from triage_interviews where id = :i"), {"i": body["id"]})).one()
+        row = (
+            await conn.execute(
+                text("select state::text, asked::text from triage_interviews where id = :i"),
+                {"i": body["id"]},
+            )
+        ).one()
     assert "Zebraword" not in row[0] and "headache for a day" not in row[0].lower()
 
 
-async def test_interviews_are_tenant_scoped(client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle) -> None:
+async def test_interviews_are_tenant_scoped(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle
+) -> None:
     body = await _start(client, tenant_a, text="Headache for a day.", age=40, sex="male")
     assert_problem(await client.get(f"{INTERVIEWS}/{body['id']}", headers=tenant_b.headers), 404)
     r = await client.post(
@@ -267,7 +320,9 @@ async def test_interviews_are_tenant_scoped(client: httpx.AsyncClient, tenant_a:
 
 
 async def test_unknown_interview_is_not_found(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
-    assert_problem(await client.get(f"{INTERVIEWS}/00000000-0000-4000-8000-000000000000", headers=tenant_a.headers), 404)
+    assert_problem(
+        await client.get(f"{INTERVIEWS}/00000000-0000-4000-8000-000000000000", headers=tenant_a.headers), 404
+    )
     assert (await client.get(f"{INTERVIEWS}/not-a-uuid", headers=tenant_a.headers)).status_code in (400, 404)
 
 

@@ -35,7 +35,12 @@ def test_a_negation_inside_the_finding_is_not_a_negation() -> None:
 
 
 def test_lay_and_clinical_words_reach_the_same_finding() -> None:
-    for text in ("I feel breathless", "He is short of breath", "dyspnoea on exertion", "I can't catch my breath"):
+    for text in (
+        "I feel breathless",
+        "He is short of breath",
+        "dyspnoea on exertion",
+        "I can't catch my breath",
+    ):
         assert "breathless" in read(text).present(), text
 
 
@@ -153,7 +158,12 @@ def test_vital_signs() -> None:
 
 @pytest.mark.parametrize(
     ("text", "mmol"),
-    [("blood sugar 54 mg/dL", 3.0), ("glucose 2.8 mmol/L", 2.8), ("sugar level 400", 22.2), ("BG of 7.1", 7.1)],
+    [
+        ("blood sugar 54 mg/dL", 3.0),
+        ("glucose 2.8 mmol/L", 2.8),
+        ("sugar level 400", 22.2),
+        ("BG of 7.1", 7.1),
+    ],
 )
 def test_glucose_in_either_unit_is_mmol(text: str, mmol: float) -> None:
     assert read(text).vitals["glucose_mmol"] == pytest.approx(mmol, abs=0.05)

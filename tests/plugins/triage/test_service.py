@@ -64,7 +64,9 @@ def test_each_red_flag_family_sets_at_least_its_level(family: str) -> None:
 
 
 def test_negated_red_flag_does_not_fire() -> None:
-    result = assess("Chest pain when I press on my ribs after the gym, no sweating, no breathlessness, not spreading.")
+    result = assess(
+        "Chest pain when I press on my ribs after the gym, no sweating, no breathlessness, not spreading."
+    )
     assert "acs" not in [f.id for f in result.red_flags]
     assert result.level3 == "non_emergent"
     assert any(r.text.startswith("No ") for r in result.reasons.against)
@@ -129,7 +131,10 @@ def test_unrecognised_text_is_never_self_care() -> None:
 def test_questions_are_the_ones_that_would_raise_the_level() -> None:
     result = assess("Headache since yesterday.", age=40, sex="male")
     assert result.questions
-    assert all(q.would_raise_to and LEVELS.index(q.would_raise_to) < LEVELS.index(result.level) for q in result.questions)
+    assert all(
+        q.would_raise_to and LEVELS.index(q.would_raise_to) < LEVELS.index(result.level)
+        for q in result.questions
+    )
     assert result.questions[0].kind == "red_flag"
 
 
@@ -168,7 +173,9 @@ def test_complaint_count_and_sources() -> None:
 
 
 def test_broken_knowledge_names_the_entry(tmp_path: Path) -> None:
-    packaged = Path(__import__("lumen.plugins.triage", fromlist=["x"]).__file__).parent / "knowledge" / "triage.json"
+    packaged = (
+        Path(__import__("lumen.plugins.triage", fromlist=["x"]).__file__).parent / "knowledge" / "triage.json"
+    )
     data = json.loads(packaged.read_text())
     data["red_flags"][0]["all"] = ["no_such_finding"]
     broken = tmp_path / "triage.json"
