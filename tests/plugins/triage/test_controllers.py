@@ -332,3 +332,36 @@ async def test_interview_is_audited(client: httpx.AsyncClient, tenant_a: TenantH
     records = [rec for rec in r.json()["items"] if rec.get("resource_id") == body["id"]]
     assert [rec["action"] for rec in records] == ["triage.interview_started"]
     assert "headache" not in str(records).lower()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"text": "cough", "patient_ref": "Jane Doe; DROP"}, "patient_ref"),
+        ({"text": "cough", "patient_ref": "x" * 101}, "patient_ref"),
+        ({"text": ""}, "text"),
+        ({"text": "cough", "age": "forty"}, "age"),
+    ],
+)
+async def test_bad_interview_input_is_a_4xx_naming_the_field(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, body: dict[str, Any], field: str
+) -> None:
+    r = await client.post(INTERVIEWS, json=body, headers=tenant_a.headers)
+    assert 400 <= r.status_code < 500, r.text
+    assert field in r.text
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"question_id": "finding:x", "answer": "perhaps"},
+        {"question_id": "DROP TABLE", "answer": "yes"},
+        {"answer": "yes"},
+    ],
+)
+async def test_bad_answers_are_refused(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, answer: dict[str, Any]
+) -> None:
+    body = await _start(client, tenant_a, text="Headache for a day.", age=40, sex="male")
+    r = await client.post(f"{INTERVIEWS}/{body['id']}/answers", json=answer, headers=tenant_a.headers)
+    assert 400 <= r.status_code < 500, r.text

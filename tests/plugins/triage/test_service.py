@@ -187,3 +187,32 @@ def test_broken_knowledge_names_the_entry(tmp_path: Path) -> None:
 def test_knowledge_with_a_wrong_level_is_refused() -> None:
     with pytest.raises(TriageKnowledgeError):
         Triage.from_json(b'{"name": "x"}')
+
+
+def test_unknown_answer_to_an_emergency_red_flag_errs_upward() -> None:
+    triage = load_triage()
+    state = triage.read("Headache since yesterday.", age=40, sex="male")
+    assert triage.assess(state, SETTINGS).level == "self_care"
+    triage.answer(state, "finding:thunderclap", "unknown")
+    result = triage.assess(state, SETTINGS)
+    assert result.level == "consultation_24"
+    assert any("cannot be ruled out" in r.text for r in result.reasons.for_)
+
+
+def test_yes_and_no_answers_change_the_findings() -> None:
+    triage = load_triage()
+    state = triage.read("Headache since yesterday.", age=40, sex="male")
+    triage.answer(state, "finding:neck_stiffness", "yes")
+    triage.answer(state, "finding:fever", "yes")
+    assert triage.assess(state, SETTINGS).level3 == "emergent"
+    triage.answer(state, "finding:fever", "no")
+    assert "fever" in state.absent and "fever" not in state.present
+
+
+def test_stored_state_keeps_no_text() -> None:
+    triage = load_triage()
+    state = triage.read("Zebraword cough for 2 days, temperature 38.4 C.", age=30)
+    stored = state.to_stored()
+    assert "Zebraword" not in json.dumps(stored)
+    again = type(state).from_stored(stored, age=30, sex=None, pregnant=None)
+    assert triage.assess(again, SETTINGS).level == triage.assess(state, SETTINGS).level
