@@ -4,6 +4,11 @@ must still resolve."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+from importlib.metadata import entry_points
+from types import ModuleType
+
 from lumen.core.audit import models as audit
 from lumen.core.db.base import Base
 from lumen.core.http import idempotency
@@ -27,3 +32,21 @@ __all__ = [
     "tenants",
     "webhooks",
 ]
+
+
+def _plugin_models() -> list[ModuleType]:
+    """Installed plugins' `models` modules (their tables), found through the plugins' own entry points: the
+    core never imports a plugin by name."""
+    modules = []
+    for entry in entry_points(group="lumen.plugins"):
+        name = entry.value.split(":")[0] + ".models"
+        try:
+            spec = importlib.util.find_spec(name)
+        except ModuleNotFoundError:
+            continue
+        if spec is not None:
+            modules.append(importlib.import_module(name))
+    return modules
+
+
+PLUGIN_MODELS = _plugin_models()

@@ -67,6 +67,9 @@ async def _adapter_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
     archive = tar_gz(adapter_files())
     files = {"file": ("victim.tar.gz", archive, "application/gzip")}
     r = await client.post("/v1/adapters", data={"name": "victim"}, files=files, headers=owner.headers)
+async def _interview_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    body = {"text": "Headache since this morning.", "age": 40, "sex": "male"}
+    r = await client.post("/v1/triage/interviews", json=body, headers=owner.headers)
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
 
@@ -78,9 +81,15 @@ FACTORIES: dict[str, Factory] = {
     "endpoint_id": _endpoint_of,
     "event_id": _event_of,
     "job_id": _job_of,
+    "interview_id": _interview_of,
 }
 # A body that passes validation, so the answer is about the object, not the input.
-BODIES: dict[tuple[str, str], object] = {}
+BODIES: dict[tuple[str, str], object] = {
+    ("POST", "/v1/triage/interviews/{interview_id}/answers"): {
+        "question_id": "finding:thunderclap",
+        "answer": "no",
+    },
+}
 
 
 @dataclass(frozen=True)
