@@ -20,6 +20,7 @@ from lumen.core.policy.actions import ActionSpec
 from lumen.plugins.sdk.context import Context, PluginContext
 from lumen.plugins.sdk.hookspecs import hookimpl
 from lumen.plugins.sdk.inference import ChatMessage, Generation, ModelServices, Passage
+from lumen.plugins.sdk.jobs import JobContext, TenantTransaction
 from lumen.plugins.sdk.repository import TenantRepository
 from lumen.plugins.sdk.safety import BASE_DISCLAIMER, Citation, SafetyEnvelope, disclaimer_for
 from lumen.plugins.sdk.types import (
@@ -47,6 +48,7 @@ __all__ = [
     "CorpusDocument",
     "Forbidden",
     "Generation",
+    "JobContext",
     "JobSpec",
     "KnowledgeSource",
     "LumenProblem",
@@ -61,6 +63,7 @@ __all__ = [
     "TenantEventContext",
     "TenantModel",
     "TenantRepository",
+    "TenantTransaction",
     "UnprocessableEntity",
     "WebhookEventType",
     "disclaimer_for",

@@ -8,7 +8,8 @@ caller, its own per-tenant settings, an audit recorder, repositories bound to th
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
 from litestar.di import NamedDependency
@@ -19,6 +20,7 @@ from lumen.core.audit.service import AuditEntry
 from lumen.core.auth.principal import Principal
 from lumen.core.http.errors import LumenProblem
 from lumen.plugins.sdk.inference import ChatMessage, Generation, ModelServices, Passage
+from lumen.plugins.sdk.jobs import TenantTransaction, emit_plugin_event, enqueue_plugin_job
 from lumen.plugins.sdk.repository import TenantRepository
 
 __all__ = ["Context", "PluginContext"]
@@ -39,6 +41,10 @@ class PluginContext:
         services: Mapping[str, Any] | None = None,
         models: ModelServices | None = None,
         hooks: Any = None,
+        jobs: Collection[str] = (),
+        events: Collection[str] = (),
+        on_outbox_write: Callable[[], None] | None = None,
+        separate_transaction: Callable[[], AbstractAsyncContextManager[TenantTransaction]] | None = None,
     ) -> None:
         if principal.tenant_id is None:
             raise ValueError("a plugin context belongs to one tenant")
@@ -54,6 +60,49 @@ class PluginContext:
         # pluggy's hook relay: a plugin calls the hooks it declared through register_hookspecs, e.g.
         # `ctx.hooks.interaction_rules(tenant_id=ctx.tenant_id)`, and gets every implementation's result.
         self.hooks = hooks
+        self._jobs, self._events = jobs, events  # this plugin's own registered jobs and event types
+        self._on_outbox_write = on_outbox_write  # wakes the relay once the request commits
+        self._separate_transaction = separate_transaction
+
+    # --- jobs, webhook events, and work that must outlive the request's outcome -----------------------
+
+    def _outbox_written(self) -> None:
+        if self._on_outbox_write is not None:
+            self._on_outbox_write()
+
+    async def enqueue(
+        self, job_name: str, payload: dict[str, Any] | None = None, *, track: bool = False
+    ) -> str:
+        """Run one of this plugin's jobs (register_jobs) after the request commits; it is written to the
+        outbox in the request's transaction, so it runs if and only if the request's change commits.
+        `track=True` also creates a job status row, and the returned id is the one GET /v1/jobs/{id} shows
+        (progress, result, error); otherwise the id is the queue's. The payload is JSON; the job function
+        receives it as keyword arguments (and `tenant_id`, always this tenant)."""
+        job_id = await enqueue_plugin_job(
+            self._session, self.tenant_id, self.plugin, self._jobs, job_name, payload, track=track
+        )
+        self._outbox_written()
+        return job_id
+
+    async def emit(self, event_type: str, data: dict[str, Any]) -> str:
+        """A webhook event of this plugin's (register_webhook_events), recorded in the request's transaction
+        and delivered to the tenant's subscribed endpoints after it commits. Returns the event id. No PHI
+        in `data` unless the event type is declared `contains_phi`."""
+        event_id = await emit_plugin_event(
+            self._session, self.tenant_id, self.plugin, self._events, event_type, data
+        )
+        self._outbox_written()
+        return event_id
+
+    @asynccontextmanager
+    async def separate_transaction(self) -> AsyncIterator[TenantTransaction]:
+        """A short transaction of its own, in this tenant's scope, that commits whatever the request's
+        outcome: for what must stand although the request answers 4xx (a failed sign-in attempt counted
+        and audited). Do not write rows the request's own transaction has locked."""
+        if self._separate_transaction is None:
+            raise RuntimeError("separate transactions are not available here")
+        async with self._separate_transaction() as tx:
+            yield tx
 
     # --- other plugins and the shared model services ----------------------------------------------------
 
