@@ -14,6 +14,8 @@ from lumen.core.http.dependencies import Caller, DbSession
 from lumen.core.jobs.outbox import wake, wake_after_commit
 from lumen.core.plugins.controllers import plugin_settings
 from lumen.core.plugins.host import PluginHost
+from lumen.core.policy.decision import Decision, PolicyInput, PrincipalInput, TenantInput
+from lumen.core.policy.engine import PolicyEngine
 from lumen.core.tenancy.config import TenantConfigCache
 from lumen.plugins.sdk.context import PluginContext
 from lumen.plugins.sdk.jobs import TenantTransaction
@@ -53,6 +55,22 @@ async def provide_plugin_context(
         if tx.wrote_outbox:
             await wake(request.app.state.redis)
 
+    async def decide(action: str, resource: dict[str, Any]) -> Decision:
+        config_now = await cache.get(tenant_id)
+        engine: PolicyEngine = request.app.state.policy_engine
+        return await engine.decide(
+            PolicyInput(
+                principal=PrincipalInput.from_principal(principal),
+                action=action,
+                resource=resource,
+                tenant=TenantInput(
+                    id=str(tenant_id),
+                    enabled_plugins=sorted(config_now.enabled_plugins),
+                    policy_data=dict(config_now.policy_data),
+                ),
+            )
+        )
+
     return PluginContext(
         plugin=name,
         principal=principal,
@@ -67,4 +85,6 @@ async def provide_plugin_context(
         events=plugin.events.keys(),
         on_outbox_write=on_outbox_write,
         separate_transaction=separate_transaction,
+        decide=decide,
+        action=request.route_handler.opt.get("action"),
     )

@@ -17,7 +17,7 @@ from lumen.core.http.dependencies import Caller
 from lumen.core.http.errors import Conflict, Forbidden, LumenProblem, NotFound, UnprocessableEntity
 from lumen.core.http.types import NOT_BLANK_TEXT, TEXT
 from lumen.core.policy.actions import ActionSpec
-from lumen.plugins.sdk.context import Context, PluginContext
+from lumen.plugins.sdk.context import AuditRecord, Context, PluginContext, TenantInfo
 from lumen.plugins.sdk.hookspecs import hookimpl
 from lumen.plugins.sdk.inference import ChatMessage, Generation, ModelServices, Passage
 from lumen.plugins.sdk.jobs import JobContext, TenantTransaction
@@ -40,6 +40,7 @@ __all__ = [
     "TEXT",
     "ActionSpec",
     "AuditEntry",
+    "AuditRecord",
     "Caller",
     "ChatMessage",
     "Citation",
@@ -61,6 +62,7 @@ __all__ = [
     "SafetyEnvelope",
     "StartupContext",
     "TenantEventContext",
+    "TenantInfo",
     "TenantModel",
     "TenantRepository",
     "TenantTransaction",

@@ -8,22 +8,53 @@ caller, its own per-tenant settings, an audit recorder, repositories bound to th
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
+import msgspec
 from litestar.di import NamedDependency
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lumen.core.audit.models import AuditEvent
 from lumen.core.audit.recorder import RequestAudit
 from lumen.core.audit.service import AuditEntry
 from lumen.core.auth.principal import Principal
-from lumen.core.http.errors import LumenProblem
+from lumen.core.http.errors import Forbidden, LumenProblem
+from lumen.core.policy.decision import Decision
 from lumen.plugins.sdk.inference import ChatMessage, Generation, ModelServices, Passage
 from lumen.plugins.sdk.jobs import TenantTransaction, emit_plugin_event, enqueue_plugin_job
 from lumen.plugins.sdk.repository import TenantRepository
 
-__all__ = ["Context", "PluginContext"]
+__all__ = ["AuditRecord", "Context", "PluginContext", "TenantInfo"]
+
+
+class TenantInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Who the tenant is, for what a plugin prints (a document header, a letter)."""
+
+    id: uuid.UUID
+    slug: str
+    name: str
+
+
+class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One record of the tenant's audit trail, as a plugin reads its own history (`ctx.audit_records`)."""
+
+    seq: int
+    occurred_at: datetime
+    action: str
+    outcome: str
+    actor_kind: str
+    actor_key_id: uuid.UUID | None
+    resource_type: str | None
+    resource_id: str | None
+    changed_fields: list[str]
+    details: dict[str, Any]
+    policy_decision_id: str | None
+    request_id: str | None
+
 
 R = TypeVar("R", bound=TenantRepository[Any])
 
@@ -45,6 +76,8 @@ class PluginContext:
         events: Collection[str] = (),
         on_outbox_write: Callable[[], None] | None = None,
         separate_transaction: Callable[[], AbstractAsyncContextManager[TenantTransaction]] | None = None,
+        decide: Callable[[str, dict[str, Any]], Awaitable[Decision]] | None = None,
+        action: str | None = None,
     ) -> None:
         if principal.tenant_id is None:
             raise ValueError("a plugin context belongs to one tenant")
@@ -63,6 +96,73 @@ class PluginContext:
         self._jobs, self._events = jobs, events  # this plugin's own registered jobs and event types
         self._on_outbox_write = on_outbox_write  # wakes the relay once the request commits
         self._separate_transaction = separate_transaction
+        self._decide = decide
+        self.action = action  # the action of the request's route
+
+    # --- policy, the tenant, the tenant's audit trail --------------------------------------------------
+
+    async def authorize(self, resource: dict[str, Any], *, action: str | None = None) -> Decision:
+        """A second policy decision, for this request's action (or another of the plugin's), with the
+        domain facts the route-level decision could not know in `resource` (who signs, who wrote the
+        document...). The plugin's `lumen.ext.<plugin>` rules read them from `input.resource`. Denied:
+        a 403 `forbidden` problem with the policy's reasons and decision id; the id is audited."""
+        if self._decide is None:
+            raise RuntimeError("policy decisions are not available here")
+        chosen = action or self.action
+        if chosen is None or not chosen.startswith(self.plugin + "."):
+            raise ValueError(f"plugin {self.plugin!r} may only ask about its own actions, not {chosen!r}")
+        decision = await self._decide(chosen, dict(resource))
+        if self._audit is not None:
+            self._audit.policy_decision_id = decision.id
+        if not decision.allow:
+            raise Forbidden(
+                "; ".join(decision.reasons) or "Denied by policy.",
+                extra={"decision_id": decision.id, "reasons": list(decision.reasons)},
+            )
+        return decision
+
+    async def tenant_info(self) -> TenantInfo:
+        """The tenant's id, slug and display name (for headers and branding)."""
+        from lumen.tenants.models import Tenant
+
+        tenant = (await self._session.scalars(select(Tenant).where(Tenant.id == self.tenant_id))).one()
+        return TenantInfo(id=tenant.id, slug=tenant.slug, name=tenant.name)
+
+    async def audit_records(
+        self, *, resource_type: str, resource_id: str, limit: int = 500
+    ) -> list[AuditRecord]:
+        """This plugin's records (actions `<plugin>.*`) about one resource of this tenant, oldest first:
+        the who/what/when/why history of an object, straight from the hash-chained trail."""
+        rows = (
+            await self._session.scalars(
+                select(AuditEvent)
+                .where(
+                    AuditEvent.tenant_id == self.tenant_id,
+                    AuditEvent.resource_type == resource_type,
+                    AuditEvent.resource_id == resource_id,
+                    AuditEvent.action.startswith(self.plugin + ".", autoescape=True),
+                )
+                .order_by(AuditEvent.seq)
+                .limit(max(1, min(limit, 5000)))
+            )
+        ).all()
+        return [
+            AuditRecord(
+                seq=r.seq,
+                occurred_at=r.occurred_at,
+                action=r.action,
+                outcome=r.outcome,
+                actor_kind=r.actor_kind,
+                actor_key_id=r.actor_key_id,
+                resource_type=r.resource_type,
+                resource_id=r.resource_id,
+                changed_fields=list(r.changed_fields),
+                details=dict(r.details),
+                policy_decision_id=r.policy_decision_id,
+                request_id=r.request_id,
+            )
+            for r in rows
+        ]
 
     # --- jobs, webhook events, and work that must outlive the request's outcome -----------------------
 
