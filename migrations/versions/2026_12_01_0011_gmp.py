@@ -208,7 +208,6 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_gmp_capa_actions_capa_id'), 'gmp_capa_actions', ['capa_id'], unique=False)
     op.create_index(op.f('ix_gmp_capa_actions_tenant_id'), 'gmp_capa_actions', ['tenant_id'], unique=False)
-    2026-12-01 16:26:07 [info     ] embedded.redis_stopped
     for table in TABLES:
         for statement in enable_tenant_rls(table):
             op.execute(statement)

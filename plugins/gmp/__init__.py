@@ -41,7 +41,7 @@ def lumen_plugin_info() -> PluginInfo:
     return PluginInfo(
         name=NAME,
         version="1.0.0",
-        description="GMP controlled documents, deviations and CAPA, with 21 CFR Part 11 electronic signatures.",
+        description="GMP controlled documents, deviations and CAPA, with 21 CFR Part 11 e-signatures.",
         default_enabled=True,
     )
 
@@ -65,7 +65,9 @@ def register_actions() -> Mapping[str, ActionSpec]:
             access="read",
         ),
         "gmp.write": ActionSpec(
-            description="Create and edit GMP documents, deviations and CAPA.", scopes=("gmp:write",), access="write"
+            description="Create and edit GMP documents, deviations and CAPA.",
+            scopes=("gmp:write",),
+            access="write",
         ),
         "gmp.transition": ActionSpec(
             description="Lifecycle transitions and QA decisions (role-checked per signer by policy).",

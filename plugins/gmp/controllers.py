@@ -11,10 +11,17 @@ from typing import Annotated, Literal
 import msgspec
 from litestar import Controller, Response, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
 from lumen.plugins.gmp.quality import CapaService, DeviationService
-from lumen.plugins.gmp.rendering import RenderedDocument, SignatureLine, to_docx, to_markdown, to_pdf, value_text
+from lumen.plugins.gmp.rendering import (
+    RenderedDocument,
+    SignatureLine,
+    to_docx,
+    to_markdown,
+    to_pdf,
+    value_text,
+)
 from lumen.plugins.gmp.repository import SignerRepository
 from lumen.plugins.gmp.schemas import (
     ActionCompleteIn,
@@ -50,16 +57,28 @@ from lumen.plugins.gmp.service import DocumentService, TemplateCatalog, settings
 from lumen.plugins.gmp.signing import SignatureService, SignerService, signer_out
 from lumen.plugins.sdk import PluginContext
 
-__all__ = ["CapaController", "DeviationController", "DocumentController", "SignerController", "TemplateController"]
+__all__ = [
+    "CapaController",
+    "DeviationController",
+    "DocumentController",
+    "SignerController",
+    "TemplateController",
+]
 
 Ctx = NamedDependency[PluginContext]
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Items per page.")]
-Cursor = Annotated[str | None, QueryParameter(max_length=200, description="`next_cursor` of the previous page.")]
+Cursor = Annotated[
+    str | None, QueryParameter(max_length=200, description="`next_cursor` of the previous page.")
+]
 TemplateId = Annotated[
     str,
-    PathParameter(max_length=64, pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", description="A template id, e.g. `sop`."),
+    PathParameter(
+        max_length=64, pattern=r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$", description="A template id, e.g. `sop`."
+    ),
 ]
-Version = Annotated[int | None, QueryParameter(ge=1, le=10_000, description="A template version (default: latest).")]
+Version = Annotated[
+    int | None, QueryParameter(ge=1, le=10_000, description="A template version (default: latest).")
+]
 Format = Annotated[Literal["md", "docx", "pdf"], QueryParameter(description="md, docx or pdf.")]
 
 MEDIA = {
@@ -77,7 +96,12 @@ class TemplateController(Controller):
     path = "/v1/gmp/templates"
     tags = ["gmp"]
 
-    @get("/", operation_id="listGmpTemplates", summary="Built-in and tenant templates", opt={"action": "gmp.read"})
+    @get(
+        "/",
+        operation_id="listGmpTemplates",
+        summary="Built-in and tenant templates",
+        opt={"action": "gmp.read"},
+    )
     async def list_templates(self, ctx: Ctx) -> TemplatePage:
         return await TemplateCatalog(ctx).listing()
 
@@ -97,7 +121,7 @@ class TemplateController(Controller):
         summary="Add a tenant template (or a new version of one)",
         opt={"action": "gmp.manage", "resource": "gmp_template"},
     )
-    async def create_template(self, ctx: Ctx, data: TemplateIn) -> TemplateOut:
+    async def create_template(self, ctx: Ctx, data: JSONBody[TemplateIn]) -> TemplateOut:
         return await TemplateCatalog(ctx).add(data)
 
 
@@ -111,7 +135,7 @@ class SignerController(Controller):
         summary="Register a signer (a tenant member with their own signing credential)",
         opt={"action": "gmp.manage", "resource": "gmp_signer"},
     )
-    async def create_signer(self, ctx: Ctx, data: SignerIn) -> SignerOut:
+    async def create_signer(self, ctx: Ctx, data: JSONBody[SignerIn]) -> SignerOut:
         return await SignerService(ctx).create(data)
 
     @get("/", operation_id="listGmpSigners", summary="Signers", opt={"action": "gmp.read"})
@@ -120,7 +144,7 @@ class SignerController(Controller):
         return SignerPage(items=[signer_out(r) for r in rows], next_cursor=next_cursor)
 
     @get("/{signer_id:uuid}", operation_id="getGmpSigner", summary="A signer", opt={"action": "gmp.read"})
-    async def get_signer(self, ctx: Ctx, signer_id: uuid.UUID) -> SignerOut:
+    async def get_signer(self, ctx: Ctx, signer_id: FromPath[uuid.UUID]) -> SignerOut:
         return signer_out(await SignerService(ctx).get(signer_id))
 
     @patch(
@@ -129,7 +153,9 @@ class SignerController(Controller):
         summary="Change roles, deactivate, reset the password or unlock a signer",
         opt={"action": "gmp.manage", "resource": "gmp_signer"},
     )
-    async def update_signer(self, ctx: Ctx, signer_id: uuid.UUID, data: SignerPatch) -> SignerOut:
+    async def update_signer(
+        self, ctx: Ctx, signer_id: FromPath[uuid.UUID], data: JSONBody[SignerPatch]
+    ) -> SignerOut:
         return await SignerService(ctx).update(signer_id, data)
 
 
@@ -143,7 +169,7 @@ class DocumentController(Controller):
         summary="Create a controlled document from a template (optionally with drafted narrative)",
         opt={"action": "gmp.write", "resource": "gmp_document"},
     )
-    async def create_document(self, ctx: Ctx, data: DocumentIn) -> DocumentOut:
+    async def create_document(self, ctx: Ctx, data: JSONBody[DocumentIn]) -> DocumentOut:
         return await DocumentService(ctx).create(data, _now())
 
     @get("/", operation_id="listGmpDocuments", summary="Controlled documents", opt={"action": "gmp.read"})
@@ -151,8 +177,10 @@ class DocumentController(Controller):
         items, next_cursor = await DocumentService(ctx).page(cursor, limit)
         return DocumentPage(items=items, next_cursor=next_cursor)
 
-    @get("/{document_id:uuid}", operation_id="getGmpDocument", summary="A document", opt={"action": "gmp.read"})
-    async def get_document(self, ctx: Ctx, document_id: uuid.UUID) -> DocumentOut:
+    @get(
+        "/{document_id:uuid}", operation_id="getGmpDocument", summary="A document", opt={"action": "gmp.read"}
+    )
+    async def get_document(self, ctx: Ctx, document_id: FromPath[uuid.UUID]) -> DocumentOut:
         service = DocumentService(ctx)
         return await service.out(await service.document(document_id))
 
@@ -162,7 +190,9 @@ class DocumentController(Controller):
         summary="Edit fields or sections (a reason is required after approval; approval is then lost)",
         opt={"action": "gmp.write", "resource": "gmp_document"},
     )
-    async def update_document(self, ctx: Ctx, document_id: uuid.UUID, data: DocumentPatch) -> DocumentOut:
+    async def update_document(
+        self, ctx: Ctx, document_id: FromPath[uuid.UUID], data: JSONBody[DocumentPatch]
+    ) -> DocumentOut:
         return await DocumentService(ctx).update(document_id, data)
 
     @post(
@@ -172,7 +202,9 @@ class DocumentController(Controller):
         opt={"action": "gmp.transition", "resource": "gmp_document"},
         status_code=200,
     )
-    async def transition(self, ctx: Ctx, document_id: uuid.UUID, data: TransitionIn) -> DocumentOut:
+    async def transition(
+        self, ctx: Ctx, document_id: FromPath[uuid.UUID], data: JSONBody[TransitionIn]
+    ) -> DocumentOut:
         return await DocumentService(ctx).transition(document_id, data, _now())
 
     @post(
@@ -181,7 +213,9 @@ class DocumentController(Controller):
         summary="Sign the current content (21 CFR Part 11)",
         opt={"action": "gmp.sign", "resource": "gmp_document"},
     )
-    async def sign(self, ctx: Ctx, document_id: uuid.UUID, data: SignatureIn) -> SignatureCreated:
+    async def sign(
+        self, ctx: Ctx, document_id: FromPath[uuid.UUID], data: JSONBody[SignatureIn]
+    ) -> SignatureCreated:
         return await SignatureService(ctx).sign(document_id, data, _now())
 
     @post(
@@ -190,7 +224,9 @@ class DocumentController(Controller):
         summary="Start a revision of an effective document (a new draft version)",
         opt={"action": "gmp.write", "resource": "gmp_document"},
     )
-    async def revise(self, ctx: Ctx, document_id: uuid.UUID, data: RevisionIn) -> DocumentOut:
+    async def revise(
+        self, ctx: Ctx, document_id: FromPath[uuid.UUID], data: JSONBody[RevisionIn]
+    ) -> DocumentOut:
         return await DocumentService(ctx).revise(document_id, data)
 
     @get(
@@ -199,7 +235,7 @@ class DocumentController(Controller):
         summary="Who changed what, when and why (from the audit trail)",
         opt={"action": "gmp.read"},
     )
-    async def history(self, ctx: Ctx, document_id: uuid.UUID) -> HistoryOut:
+    async def history(self, ctx: Ctx, document_id: FromPath[uuid.UUID]) -> HistoryOut:
         return await DocumentService(ctx).history(document_id)
 
     @get(
@@ -208,7 +244,9 @@ class DocumentController(Controller):
         summary="A rendered copy (md, docx or pdf) with header, branding and signature manifestation",
         opt={"action": "gmp.read"},
     )
-    async def render(self, ctx: Ctx, document_id: uuid.UUID, format: Format = "pdf") -> Response[bytes]:
+    async def render(
+        self, ctx: Ctx, document_id: FromPath[uuid.UUID], format: Format = "pdf"
+    ) -> Response[bytes]:
         service = DocumentService(ctx)
         doc = await service.out(await service.document(document_id))
         settings = settings_of(ctx)
@@ -269,7 +307,7 @@ class DeviationController(Controller):
         summary="Record a deviation (due date: awareness + the tenant's days, 30 by default)",
         opt={"action": "gmp.write", "resource": "gmp_deviation"},
     )
-    async def create_deviation(self, ctx: Ctx, data: DeviationIn) -> DeviationOut:
+    async def create_deviation(self, ctx: Ctx, data: JSONBody[DeviationIn]) -> DeviationOut:
         return await DeviationService(ctx).create(data, _now())
 
     @get("/", operation_id="listGmpDeviations", summary="Deviations", opt={"action": "gmp.read"})
@@ -277,8 +315,13 @@ class DeviationController(Controller):
         items, next_cursor = await DeviationService(ctx).page(cursor, limit, _now())
         return DeviationPage(items=items, next_cursor=next_cursor)
 
-    @get("/{deviation_id:uuid}", operation_id="getGmpDeviation", summary="A deviation", opt={"action": "gmp.read"})
-    async def get_deviation(self, ctx: Ctx, deviation_id: uuid.UUID) -> DeviationOut:
+    @get(
+        "/{deviation_id:uuid}",
+        operation_id="getGmpDeviation",
+        summary="A deviation",
+        opt={"action": "gmp.read"},
+    )
+    async def get_deviation(self, ctx: Ctx, deviation_id: FromPath[uuid.UUID]) -> DeviationOut:
         return await DeviationService(ctx).one(deviation_id, _now())
 
     @post(
@@ -287,7 +330,9 @@ class DeviationController(Controller):
         summary="Request a later due date",
         opt={"action": "gmp.write", "resource": "gmp_deviation"},
     )
-    async def request_extension(self, ctx: Ctx, deviation_id: uuid.UUID, data: ExtensionIn) -> DeviationOut:
+    async def request_extension(
+        self, ctx: Ctx, deviation_id: FromPath[uuid.UUID], data: JSONBody[ExtensionIn]
+    ) -> DeviationOut:
         return await DeviationService(ctx).request_extension(deviation_id, data, _now())
 
     @post(
@@ -298,7 +343,11 @@ class DeviationController(Controller):
         status_code=200,
     )
     async def decide_extension(
-        self, ctx: Ctx, deviation_id: uuid.UUID, extension_id: uuid.UUID, data: ExtensionDecisionIn
+        self,
+        ctx: Ctx,
+        deviation_id: FromPath[uuid.UUID],
+        extension_id: FromPath[uuid.UUID],
+        data: JSONBody[ExtensionDecisionIn],
     ) -> DeviationOut:
         return await DeviationService(ctx).decide_extension(deviation_id, extension_id, data, _now())
 
@@ -309,7 +358,9 @@ class DeviationController(Controller):
         opt={"action": "gmp.transition", "resource": "gmp_deviation"},
         status_code=200,
     )
-    async def close(self, ctx: Ctx, deviation_id: uuid.UUID, data: CloseIn) -> DeviationOut:
+    async def close(
+        self, ctx: Ctx, deviation_id: FromPath[uuid.UUID], data: JSONBody[CloseIn]
+    ) -> DeviationOut:
         return await DeviationService(ctx).close(deviation_id, data, _now())
 
 
@@ -323,7 +374,7 @@ class CapaController(Controller):
         summary="Open a CAPA with actions, owners and an effectiveness check date",
         opt={"action": "gmp.write", "resource": "gmp_capa"},
     )
-    async def create_capa(self, ctx: Ctx, data: CapaIn) -> CapaOut:
+    async def create_capa(self, ctx: Ctx, data: JSONBody[CapaIn]) -> CapaOut:
         return await CapaService(ctx).create(data, _now())
 
     @get("/", operation_id="listGmpCapas", summary="CAPAs", opt={"action": "gmp.read"})
@@ -332,7 +383,7 @@ class CapaController(Controller):
         return CapaPage(items=items, next_cursor=next_cursor)
 
     @get("/{capa_id:uuid}", operation_id="getGmpCapa", summary="A CAPA", opt={"action": "gmp.read"})
-    async def get_capa(self, ctx: Ctx, capa_id: uuid.UUID) -> CapaOut:
+    async def get_capa(self, ctx: Ctx, capa_id: FromPath[uuid.UUID]) -> CapaOut:
         return await CapaService(ctx).one(capa_id)
 
     @post(
@@ -343,7 +394,11 @@ class CapaController(Controller):
         status_code=200,
     )
     async def complete_action(
-        self, ctx: Ctx, capa_id: uuid.UUID, action_id: uuid.UUID, data: ActionCompleteIn
+        self,
+        ctx: Ctx,
+        capa_id: FromPath[uuid.UUID],
+        action_id: FromPath[uuid.UUID],
+        data: JSONBody[ActionCompleteIn],
     ) -> CapaOut:
         return await CapaService(ctx).complete_action(capa_id, action_id, data, _now())
 
@@ -354,5 +409,7 @@ class CapaController(Controller):
         opt={"action": "gmp.transition", "resource": "gmp_capa"},
         status_code=200,
     )
-    async def effectiveness(self, ctx: Ctx, capa_id: uuid.UUID, data: EffectivenessIn) -> CapaOut:
+    async def effectiveness(
+        self, ctx: Ctx, capa_id: FromPath[uuid.UUID], data: JSONBody[EffectivenessIn]
+    ) -> CapaOut:
         return await CapaService(ctx).verify_effectiveness(capa_id, data, _now())

@@ -31,7 +31,9 @@ class GmpTemplate(TenantModel):
     """A tenant's own template; each POST of the same key adds a version (built-ins live in knowledge/)."""
 
     __tablename__ = "gmp_templates"
-    __table_args__ = (Index("uq_gmp_templates_tenant_id_key_version", "tenant_id", "key", "version", unique=True),)
+    __table_args__ = (
+        Index("uq_gmp_templates_tenant_id_key_version", "tenant_id", "key", "version", unique=True),
+    )
 
     key: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer)
@@ -145,9 +147,7 @@ class GmpExtension(TenantModel):
     previous_due_date: Mapped[date] = mapped_column(Date)
     requested_due_date: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="requested")
-    decided_by_signer_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("gmp_signers.id"), default=None
-    )
+    decided_by_signer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("gmp_signers.id"), default=None)
     decided_at: Mapped[datetime | None] = mapped_column(default=None)
 
 

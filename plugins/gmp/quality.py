@@ -76,9 +76,14 @@ class DeviationService:
         if body.discovered_at < body.occurred_at:
             raise bad_input("discovered_at", "awareness cannot come before the occurrence")
         reporter = await _signer(self.ctx, body.reported_by_signer_id, "reported_by_signer_id")
-        if body.document_id is not None and await self.ctx.repository(DocumentRepository).get(body.document_id) is None:
+        if (
+            body.document_id is not None
+            and await self.ctx.repository(DocumentRepository).get(body.document_id) is None
+        ):
             raise bad_input("document_id", "no document with this id in this tenant")
-        due = body.due_date or (body.discovered_at.date() + timedelta(days=settings_of(self.ctx).deviation_due_days))
+        due = body.due_date or (
+            body.discovered_at.date() + timedelta(days=settings_of(self.ctx).deviation_due_days)
+        )
         if due < body.discovered_at.date():
             raise bad_input("due_date", "cannot be before the awareness date")
         row = GmpDeviation(
@@ -100,11 +105,17 @@ class DeviationService:
             resource_type="gmp_deviation",
             resource_id=str(row.id),
             changed_fields=sorted(f for f in body.__struct_fields__ if getattr(body, f) is not None),
-            details={"signer_id": str(reporter.id), "classification": row.classification, "due_date": due.isoformat()},
+            details={
+                "signer_id": str(reporter.id),
+                "classification": row.classification,
+                "due_date": due.isoformat(),
+            },
         )
         return self.out(row, [], now)
 
-    async def request_extension(self, deviation_id: uuid.UUID, body: ExtensionIn, now: datetime) -> DeviationOut:
+    async def request_extension(
+        self, deviation_id: uuid.UUID, body: ExtensionIn, now: datetime
+    ) -> DeviationOut:
         row = await self.get(deviation_id)
         requester = await _signer(self.ctx, body.requested_by_signer_id, "requested_by_signer_id")
         if row.status != "open":
@@ -130,8 +141,11 @@ class DeviationService:
             "gmp.deviation.extension_requested",
             resource_type="gmp_deviation",
             resource_id=str(row.id),
-            details={"signer_id": str(requester.id), "reason": body.reason,
-                     "requested_due_date": body.requested_due_date.isoformat()},
+            details={
+                "signer_id": str(requester.id),
+                "reason": body.reason,
+                "requested_due_date": body.requested_due_date.isoformat(),
+            },
         )
         return await self.one(row.id, now)
 
@@ -162,7 +176,11 @@ class DeviationService:
             "gmp.deviation.extension_decided",
             resource_type="gmp_deviation",
             resource_id=str(row.id),
-            details={"signer_id": str(decider.id), "extension_id": str(extension.id), "approved": body.approve},
+            details={
+                "signer_id": str(decider.id),
+                "extension_id": str(extension.id),
+                "approved": body.approve,
+            },
         )
         return await self.one(row.id, now)
 
@@ -185,7 +203,9 @@ class DeviationService:
         row = await self.get(deviation_id)
         return self.out(row, (await self.extensions.for_deviations([row.id]))[row.id], now)
 
-    async def page(self, cursor: str | None, limit: int, now: datetime) -> tuple[list[DeviationOut], str | None]:
+    async def page(
+        self, cursor: str | None, limit: int, now: datetime
+    ) -> tuple[list[DeviationOut], str | None]:
         rows, next_cursor = await self.deviations.page(cursor=cursor, limit=limit)
         extensions = await self.extensions.for_deviations([r.id for r in rows])
         return [self.out(r, extensions[r.id], now) for r in rows], next_cursor
@@ -236,7 +256,10 @@ class CapaService:
 
     async def create(self, body: CapaIn, now: datetime) -> CapaOut:
         owner = await _signer(self.ctx, body.owner_signer_id, "owner_signer_id")
-        if body.deviation_id is not None and await self.ctx.repository(DeviationRepository).get(body.deviation_id) is None:
+        if (
+            body.deviation_id is not None
+            and await self.ctx.repository(DeviationRepository).get(body.deviation_id) is None
+        ):
             raise bad_input("deviation_id", "no deviation with this id in this tenant")
         for i, action in enumerate(body.actions):
             await _signer(self.ctx, action.owner_signer_id, f"actions[{i}].owner_signer_id")
@@ -273,12 +296,17 @@ class CapaService:
             "gmp.capa.created",
             resource_type="gmp_capa",
             resource_id=str(capa.id),
-            details={"signer_id": str(owner.id), "actions": len(body.actions),
-                     "effectiveness_check_due": check_due.isoformat()},
+            details={
+                "signer_id": str(owner.id),
+                "actions": len(body.actions),
+                "effectiveness_check_due": check_due.isoformat(),
+            },
         )
         return await self.one(capa.id)
 
-    async def complete_action(self, capa_id: uuid.UUID, action_id: uuid.UUID, body: ActionCompleteIn, now: datetime) -> CapaOut:
+    async def complete_action(
+        self, capa_id: uuid.UUID, action_id: uuid.UUID, body: ActionCompleteIn, now: datetime
+    ) -> CapaOut:
         capa = await self.get(capa_id)
         action = await self.actions.get(action_id)
         if action is None or action.capa_id != capa.id:
@@ -302,7 +330,9 @@ class CapaService:
         verifier = await _signer(self.ctx, body.verified_by_signer_id, "verified_by_signer_id")
         if capa.effectiveness_result is not None:
             raise Conflict("The effectiveness check is already recorded.")
-        open_actions = [a for a in (await self.actions.for_capas([capa.id]))[capa.id] if a.completed_at is None]
+        open_actions = [
+            a for a in (await self.actions.for_capas([capa.id]))[capa.id] if a.completed_at is None
+        ]
         if open_actions:
             raise Conflict(f"{len(open_actions)} action(s) are not complete; complete them before the check.")
         await self.ctx.authorize(

@@ -120,7 +120,10 @@ def to_markdown(doc: RenderedDocument) -> str:
     if doc.control_notice:
         lines += [f"> **{doc.control_notice}**", ""]
     if doc.drafted:
-        lines += ["> **Contains machine-drafted text (marked below) not yet edited or approved by a person.**", ""]
+        lines += [
+            "> **Contains machine-drafted text (marked below) not yet edited or approved by a person.**",
+            "",
+        ]
     if doc.fields:
         lines += ["### Details", ""]
         lines += [f"- **{_md(label)}:** {_md(value)}" for label, value in doc.fields]
@@ -156,7 +159,9 @@ def to_docx(doc: RenderedDocument) -> bytes:
     header = section.header.paragraphs[0]
     header.text = f"{doc.organisation}  |  {doc.number}  |  Version {doc.version}  |  {doc.status.upper()}"
     if doc.footer or doc.rendered_at:
-        footer_text = " | ".join(t for t in (doc.footer, f"Rendered {utc(doc.rendered_at)}" if doc.rendered_at else None) if t)
+        footer_text = " | ".join(
+            t for t in (doc.footer, f"Rendered {utc(doc.rendered_at)}" if doc.rendered_at else None) if t
+        )
         section.footer.paragraphs[0].text = footer_text
     word.add_heading(doc.organisation, level=0)
     word.add_heading(f"{doc.number}: {doc.title}", level=1)
@@ -208,7 +213,9 @@ def to_docx(doc: RenderedDocument) -> bytes:
 
 def _latin(text: str) -> str:
     """The PDF's core fonts cover Latin-1; anything else prints as '?' rather than failing the render."""
-    replaced = text.replace("\u2013", "-").replace("\u2014", "-").replace("\u2019", "'").replace("\u201c", '"')
+    replaced = (
+        text.replace("\u2013", "-").replace("\u2014", "-").replace("\u2019", "'").replace("\u201c", '"')
+    )
     return replaced.replace("\u201d", '"').encode("latin-1", "replace").decode("latin-1")
 
 
@@ -216,7 +223,12 @@ def to_pdf(doc: RenderedDocument) -> bytes:
     from fpdf import FPDF
     from fpdf.enums import XPos, YPos
 
-    organisation, number, version, status = (_latin(doc.organisation), _latin(doc.number), doc.version, doc.status)
+    organisation, number, version, status = (
+        _latin(doc.organisation),
+        _latin(doc.number),
+        doc.version,
+        doc.status,
+    )
     footer_text = _latin(doc.footer or "")
 
     class Copy(FPDF):
@@ -224,7 +236,13 @@ def to_pdf(doc: RenderedDocument) -> bytes:
             self.set_font("Helvetica", "B", 9)
             self.cell(0, 5, organisation, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             self.set_font("Helvetica", "", 8)
-            self.cell(0, 5, f"{number}  |  Version {version}  |  {status.upper()}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            self.cell(
+                0,
+                5,
+                f"{number}  |  Version {version}  |  {status.upper()}",
+                new_x=XPos.LMARGIN,
+                new_y=YPos.NEXT,
+            )
             self.ln(2)
 
         def footer(self) -> None:

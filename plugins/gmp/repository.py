@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 
 from lumen.plugins.gmp.models import (
     GmpCapa,
@@ -48,7 +48,7 @@ class TemplateRepository(TenantRepository[GmpTemplate]):
     async def all_latest(self) -> Sequence[GmpTemplate]:
         query = (
             self.select()
-            .distinct(GmpTemplate.key)
+            .ext(distinct_on(GmpTemplate.key))
             .order_by(GmpTemplate.key, GmpTemplate.version.desc())
             .limit(500)
         )
@@ -122,7 +122,9 @@ class DocumentRepository(TenantRepository[GmpDocument]):
 
     async def effective_in_series(self, series_id: uuid.UUID, other_than: uuid.UUID) -> Sequence[GmpDocument]:
         query = self.select().where(
-            GmpDocument.series_id == series_id, GmpDocument.status == "effective", GmpDocument.id != other_than
+            GmpDocument.series_id == series_id,
+            GmpDocument.status == "effective",
+            GmpDocument.id != other_than,
         )
         return (await self.session.scalars(query.with_for_update())).all()
 

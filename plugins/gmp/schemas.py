@@ -29,7 +29,8 @@ Key = Annotated[str, msgspec.Meta(min_length=3, max_length=64, pattern=r"^[a-z][
 Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
 # Regulatory catalog ids: "us-21cfr-211.192", "eu-gmp-ch1-1.4", "ich-q10-3.2", "eu-gmp-annex15-10".
 RequirementId = Annotated[
-    str, msgspec.Meta(min_length=4, max_length=80, pattern=r"^(us|eu|uk|ich|who|pics)-[a-z0-9]+(-[a-z0-9.]+)+$")
+    str,
+    msgspec.Meta(min_length=4, max_length=80, pattern=r"^(us|eu|uk|ich|who|pics)-[a-z0-9]+(-[a-z0-9.]+)+$"),
 ]
 Option = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9 /._-]*$")]
 HttpsUrl = Annotated[str, msgspec.Meta(max_length=300, pattern=r"^https://[^\s/]+\.[a-z]{2,}/\S*$")]
@@ -144,7 +145,9 @@ class GmpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     # §11.200(a)(1): within one continuous session, later signings need the password only.
     signing_session_minutes: Annotated[int, msgspec.Meta(ge=1, le=240)] = 15
     max_failed_signatures: Annotated[int, msgspec.Meta(ge=2, le=10)] = 3
-    branding_name: Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=NOT_BLANK_TEXT)] | None = None
+    branding_name: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=NOT_BLANK_TEXT)] | None
+    ) = None
     document_footer: Annotated[str, msgspec.Meta(max_length=300, pattern=TEXT)] | None = None
 
 

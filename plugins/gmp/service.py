@@ -126,7 +126,9 @@ def load_templates() -> TemplateKnowledge:
         if problem:
             raise TemplateKnowledgeError(f"{KNOWLEDGE_FILE}: template {template.id!r}: {problem}")
         if template.source is None or template.reviewed is None:
-            raise TemplateKnowledgeError(f"{KNOWLEDGE_FILE}: template {template.id!r} needs a source and review date")
+            raise TemplateKnowledgeError(
+                f"{KNOWLEDGE_FILE}: template {template.id!r} needs a source and review date"
+            )
         if template.id in seen:
             raise TemplateKnowledgeError(f"{KNOWLEDGE_FILE}: template {template.id!r} is listed twice")
         seen.add(template.id)
@@ -345,7 +347,10 @@ class DocumentService:
         fields = check_fields(template, dict(body.fields))
         check_sections(template, dict(body.sections))
         author = await self.signer(body.author_signer_id, "author_signer_id")
-        sections = [{"id": s.id, "text": body.sections.get(s.id, ""), "machine_drafted": False} for s in template.sections]
+        sections = [
+            {"id": s.id, "text": body.sections.get(s.id, ""), "machine_drafted": False}
+            for s in template.sections
+        ]
         drafting = None
         if body.draft_narratives:
             drafting = await self._draft(template, fields, sections)
@@ -383,7 +388,9 @@ class DocumentService:
         log.info("gmp.document_created", template=template.id, drafted=bool(drafting and drafting.performed))
         return await self.out(doc, drafting=drafting)
 
-    async def _draft(self, template: Template, fields: dict[str, Any], sections: list[dict[str, Any]]) -> DraftingOut:
+    async def _draft(
+        self, template: Template, fields: dict[str, Any], sections: list[dict[str, Any]]
+    ) -> DraftingOut:
         """The model phrases narrative sections from the structured fields; everything it writes is marked
         machine-drafted until a person edits the section or the document is approved."""
         wanted = [s for s in template.sections if s.narrative]
@@ -401,8 +408,9 @@ class DocumentService:
                         ),
                         ChatMessage(
                             role="user",
-                            content=f"Document: {template.name}\nSection: {section.title} ({section.guidance})"
-                            f"\nFacts:\n{facts}\n\nWrite the section.",
+                            content=f"Document: {template.name}\n"
+                            f"Section: {section.title} ({section.guidance})\n"
+                            f"Facts:\n{facts}\n\nWrite the section.",
                         ),
                     ],
                     max_tokens=300,
@@ -431,10 +439,13 @@ class DocumentService:
             raise bad_input("fields", "send fields or sections to change")
         if doc.status in ("effective", "superseded", "retired"):
             raise Conflict(
-                f"The document is {doc.status}; revise it (POST /v1/gmp/documents/{doc.id}/revisions) to change it."
+                f"The document is {doc.status}; revise it "
+                f"(POST /v1/gmp/documents/{doc.id}/revisions) to change it."
             )
         if doc.status == "in_review":
-            raise Conflict("The document is in review; return it to draft (transition to 'draft') to edit it.")
+            raise Conflict(
+                "The document is in review; return it to draft (transition to 'draft') to edit it."
+            )
         was_approved = doc.status == "approved"
         if was_approved and body.reason is None:
             raise bad_input("reason", "a change after approval needs a reason")
@@ -671,7 +682,10 @@ class DocumentService:
             fields=dict(doc.fields),
             sections=[
                 SectionOut(
-                    id=s["id"], title=titles.get(s["id"], s["id"]), text=s["text"], machine_drafted=s["machine_drafted"]
+                    id=s["id"],
+                    title=titles.get(s["id"], s["id"]),
+                    text=s["text"],
+                    machine_drafted=s["machine_drafted"],
                 )
                 for s in doc.sections
             ],

@@ -107,9 +107,13 @@ class SignerService:
 
     async def create(self, body: SignerIn) -> SignerOut:
         if await self.signers.by_user_id(body.user_id) is not None:
-            raise Conflict("user_id: a signer with this user id exists; user ids are never reused (§11.100(a)).")
+            raise Conflict(
+                "user_id: a signer with this user id exists; user ids are never reused (§11.100(a))."
+            )
         if body.password.strip() == "" or body.password.lower() in body.user_id.lower():
-            raise bad_input("password", "choose a password that is not blank and does not contain the user id")
+            raise bad_input(
+                "password", "choose a password that is not blank and does not contain the user id"
+            )
         signer = GmpSigner(
             id=uuid.uuid4(),
             user_id=body.user_id,
@@ -147,7 +151,10 @@ class SignerService:
         if not changed:
             raise bad_input("roles", "nothing to change")
         self.ctx.audit(
-            "gmp.signer.updated", resource_type="gmp_signer", resource_id=str(signer.id), changed_fields=changed
+            "gmp.signer.updated",
+            resource_type="gmp_signer",
+            resource_id=str(signer.id),
+            changed_fields=changed,
         )
         return signer_out(signer)
 
@@ -167,8 +174,13 @@ class SignatureService:
         if not signer.active:
             raise Forbidden("This signer is deactivated.")
         if signer.locked_at is not None:
-            raise Forbidden("This signer is locked after repeated failed signing attempts; an administrator must unlock it.")
-        authentication = await self._authenticate(signer, body, now, settings.max_failed_signatures, document_id)
+            raise Forbidden(
+                "This signer is locked after repeated failed signing attempts; "
+                "an administrator must unlock it."
+            )
+        authentication = await self._authenticate(
+            signer, body, now, settings.max_failed_signatures, document_id
+        )
         if doc.status not in SIGNABLE[body.meaning]:
             raise Conflict(f"A {doc.status} document cannot be signed as {body.meaning}.")
         await self.ctx.authorize(
@@ -266,7 +278,9 @@ class SignatureService:
             extra={"errors": [{"key": "password", "message": "user id or password is wrong"}]},
         )
 
-    async def _fail(self, signer: GmpSigner, reason: str, limit: int, document_id: uuid.UUID, now: datetime) -> None:
+    async def _fail(
+        self, signer: GmpSigner, reason: str, limit: int, document_id: uuid.UUID, now: datetime
+    ) -> None:
         async with self.ctx.separate_transaction() as tx:
             failures, locked = await tx.repository(SignerRepository).record_failure(signer.id, limit, now)
             details = {"signer_id": str(signer.id), "reason_code": reason, "failures": failures}
