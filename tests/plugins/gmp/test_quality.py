@@ -31,7 +31,9 @@ async def _create(client: httpx.AsyncClient, tenant: TenantHandle, body: dict[st
     return result
 
 
-async def test_a_deviation_is_due_30_days_after_awareness(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_a_deviation_is_due_30_days_after_awareness(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     reporter = await make_signer(client, tenant_a, ["author"])
     dev = await _create(client, tenant_a, _deviation_body(reporter))
     assert dev["due_date"] == "2026-12-20"
@@ -41,7 +43,9 @@ async def test_a_deviation_is_due_30_days_after_awareness(client: httpx.AsyncCli
 
 async def test_the_due_period_is_a_tenant_setting(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
     r = await client.put(
-        "/v1/plugins/gmp", json={"enabled": True, "settings": {"deviation_due_days": 15}}, headers=tenant_a.headers
+        "/v1/plugins/gmp",
+        json={"enabled": True, "settings": {"deviation_due_days": 15}},
+        headers=tenant_a.headers,
     )
     assert r.status_code == 200, r.text
     reporter = await make_signer(client, tenant_a, ["author"])
@@ -49,17 +53,25 @@ async def test_the_due_period_is_a_tenant_setting(client: httpx.AsyncClient, ten
     assert dev["due_date"] == "2026-12-05"
 
 
-async def test_awareness_before_occurrence_is_refused(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_awareness_before_occurrence_is_refused(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     reporter = await make_signer(client, tenant_a, ["author"])
     body = _deviation_body(reporter, occurred_at="2026-11-21T00:00:00+00:00")
-    problem = assert_problem(await client.post("/v1/gmp/deviations", json=body, headers=tenant_a.headers), 400)
+    problem = assert_problem(
+        await client.post("/v1/gmp/deviations", json=body, headers=tenant_a.headers), 400
+    )
     assert problem["errors"][0]["key"] == "discovered_at"
 
 
-async def test_an_unknown_classification_is_refused(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_an_unknown_classification_is_refused(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     reporter = await make_signer(client, tenant_a, ["author"])
     body = _deviation_body(reporter, classification="catastrophic")
-    problem = assert_problem(await client.post("/v1/gmp/deviations", json=body, headers=tenant_a.headers), 400)
+    problem = assert_problem(
+        await client.post("/v1/gmp/deviations", json=body, headers=tenant_a.headers), 400
+    )
     assert "classification" in problem["detail"]
 
 
@@ -69,7 +81,11 @@ async def test_an_extension_is_requested_and_decided_by_qa_not_the_requester(
     reporter = await make_signer(client, tenant_a, ["author", "qa"])
     qa = await make_signer(client, tenant_a, ["qa"])
     dev = await _create(client, tenant_a, _deviation_body(reporter))
-    ask = {"requested_by_signer_id": reporter.id, "requested_due_date": "2027-01-15", "reason": "Lab results pending."}
+    ask = {
+        "requested_by_signer_id": reporter.id,
+        "requested_due_date": "2027-01-15",
+        "reason": "Lab results pending.",
+    }
     r = await client.post(f"/v1/gmp/deviations/{dev['id']}/extensions", json=ask, headers=tenant_a.headers)
     assert r.status_code == 201, r.text
     extension = r.json()["extensions"][0]
@@ -78,13 +94,17 @@ async def test_an_extension_is_requested_and_decided_by_qa_not_the_requester(
     own = {"decided_by_signer_id": reporter.id, "approve": True}
     problem = assert_problem(await client.post(url, json=own, headers=tenant_a.headers), 403)
     assert "requested it" in problem["detail"]
-    r = await client.post(url, json={"decided_by_signer_id": qa.id, "approve": True}, headers=tenant_a.headers)
+    r = await client.post(
+        url, json={"decided_by_signer_id": qa.id, "approve": True}, headers=tenant_a.headers
+    )
     assert r.status_code == 200, r.text
     assert r.json()["due_date"] == "2027-01-15"
     assert r.json()["extensions"][0]["status"] == "approved"
 
 
-async def test_an_extension_must_move_the_due_date_later(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_an_extension_must_move_the_due_date_later(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     reporter = await make_signer(client, tenant_a, ["author"])
     dev = await _create(client, tenant_a, _deviation_body(reporter))
     ask = {"requested_by_signer_id": reporter.id, "requested_due_date": "2026-12-01", "reason": "Earlier?"}
@@ -98,13 +118,18 @@ async def test_closing_a_deviation_needs_qa(client: httpx.AsyncClient, tenant_a:
     dev = await _create(client, tenant_a, _deviation_body(reporter))
     url = f"/v1/gmp/deviations/{dev['id']}/close"
     assert_problem(
-        await client.post(url, json={"signer_id": reporter.id, "reason": "Done."}, headers=tenant_a.headers), 403
+        await client.post(url, json={"signer_id": reporter.id, "reason": "Done."}, headers=tenant_a.headers),
+        403,
     )
-    r = await client.post(url, json={"signer_id": qa.id, "reason": "Investigation closed."}, headers=tenant_a.headers)
+    r = await client.post(
+        url, json={"signer_id": qa.id, "reason": "Investigation closed."}, headers=tenant_a.headers
+    )
     assert r.json()["status"] == "closed"
 
 
-async def _capa(client: httpx.AsyncClient, tenant: TenantHandle, owner: Signer, **extra: Any) -> dict[str, Any]:
+async def _capa(
+    client: httpx.AsyncClient, tenant: TenantHandle, owner: Signer, **extra: Any
+) -> dict[str, Any]:
     today = date.today()
     body = {
         "title": "Segregate label rolls by product",
@@ -142,7 +167,9 @@ async def test_a_capa_has_owned_actions_and_a_default_effectiveness_date(
     assert capa["number"].startswith("CAPA-")
 
 
-async def test_effectiveness_needs_every_action_done_and_qa(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_effectiveness_needs_every_action_done_and_qa(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     owner = await make_signer(client, tenant_a, ["author"])
     qa = await make_signer(client, tenant_a, ["qa"])
     capa = await _capa(client, tenant_a, owner)
@@ -174,7 +201,12 @@ async def test_a_capa_action_owner_must_be_a_signer_of_the_tenant(
         "owner_signer_id": owner.id,
         "effectiveness_criteria": "y",
         "actions": [
-            {"kind": "corrective", "description": "z", "owner_signer_id": stranger.id, "due_date": "2099-01-01"}
+            {
+                "kind": "corrective",
+                "description": "z",
+                "owner_signer_id": stranger.id,
+                "due_date": "2099-01-01",
+            }
         ],
     }
     problem = assert_problem(await client.post("/v1/gmp/capas", json=body, headers=tenant_a.headers), 400)
