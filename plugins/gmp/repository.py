@@ -39,7 +39,9 @@ class TemplateRepository(TenantRepository[GmpTemplate]):
     model = GmpTemplate
 
     async def latest(self, key: str, version: int | None = None) -> GmpTemplate | None:
-        query = self.select().where(GmpTemplate.key == key)
+        query = (
+            select(GmpTemplate).where(GmpTemplate.tenant_id == self.tenant_id).where(GmpTemplate.key == key)
+        )
         if version is not None:
             query = query.where(GmpTemplate.version == version)
         query = query.order_by(GmpTemplate.version.desc()).limit(1)
@@ -47,7 +49,8 @@ class TemplateRepository(TenantRepository[GmpTemplate]):
 
     async def all_latest(self) -> Sequence[GmpTemplate]:
         query = (
-            self.select()
+            select(GmpTemplate)
+            .where(GmpTemplate.tenant_id == self.tenant_id)
             .ext(distinct_on(GmpTemplate.key))
             .order_by(GmpTemplate.key, GmpTemplate.version.desc())
             .limit(500)
@@ -76,12 +79,24 @@ class SignerRepository(TenantRepository[GmpSigner]):
     model = GmpSigner
 
     async def by_user_id(self, user_id: str) -> GmpSigner | None:
-        return (await self.session.scalars(self.select().where(GmpSigner.user_id == user_id))).one_or_none()
+        return (
+            await self.session.scalars(
+                select(GmpSigner)
+                .where(GmpSigner.tenant_id == self.tenant_id)
+                .where(GmpSigner.user_id == user_id)
+            )
+        ).one_or_none()
 
     async def many(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, GmpSigner]:
         if not ids:
             return {}
-        rows = (await self.session.scalars(self.select().where(GmpSigner.id.in_(set(ids))))).all()
+        rows = (
+            await self.session.scalars(
+                select(GmpSigner)
+                .where(GmpSigner.tenant_id == self.tenant_id)
+                .where(GmpSigner.id.in_(set(ids)))
+            )
+        ).all()
         return {row.id: row for row in rows}
 
     async def record_failure(self, signer_id: uuid.UUID, limit: int, now: datetime) -> tuple[int, bool]:
@@ -109,22 +124,35 @@ class DocumentRepository(TenantRepository[GmpDocument]):
     model = GmpDocument
 
     async def get_for_update(self, ident: uuid.UUID) -> GmpDocument | None:
-        query = self.select().where(GmpDocument.id == ident).with_for_update()
+        query = (
+            select(GmpDocument)
+            .where(GmpDocument.tenant_id == self.tenant_id)
+            .where(GmpDocument.id == ident)
+            .with_for_update()
+        )
         return (await self.session.scalars(query)).one_or_none()
 
     async def open_revision(self, series_id: uuid.UUID) -> GmpDocument | None:
         """A revision of the series not yet effective or closed (one at a time)."""
-        query = self.select().where(
-            GmpDocument.series_id == series_id,
-            GmpDocument.status.in_(("draft", "in_review", "approved")),
+        query = (
+            select(GmpDocument)
+            .where(GmpDocument.tenant_id == self.tenant_id)
+            .where(
+                GmpDocument.series_id == series_id,
+                GmpDocument.status.in_(("draft", "in_review", "approved")),
+            )
         )
         return (await self.session.scalars(query.limit(1))).one_or_none()
 
     async def effective_in_series(self, series_id: uuid.UUID, other_than: uuid.UUID) -> Sequence[GmpDocument]:
-        query = self.select().where(
-            GmpDocument.series_id == series_id,
-            GmpDocument.status == "effective",
-            GmpDocument.id != other_than,
+        query = (
+            select(GmpDocument)
+            .where(GmpDocument.tenant_id == self.tenant_id)
+            .where(
+                GmpDocument.series_id == series_id,
+                GmpDocument.status == "effective",
+                GmpDocument.id != other_than,
+            )
         )
         return (await self.session.scalars(query.with_for_update())).all()
 
@@ -133,7 +161,12 @@ class SignatureRepository(TenantRepository[GmpSignature]):
     model = GmpSignature
 
     async def for_document(self, document_id: uuid.UUID) -> Sequence[GmpSignature]:
-        query = self.select().where(GmpSignature.document_id == document_id).order_by(GmpSignature.signed_at)
+        query = (
+            select(GmpSignature)
+            .where(GmpSignature.tenant_id == self.tenant_id)
+            .where(GmpSignature.document_id == document_id)
+            .order_by(GmpSignature.signed_at)
+        )
         return (await self.session.scalars(query)).all()
 
 
@@ -142,7 +175,8 @@ class DeviationRepository(TenantRepository[GmpDeviation]):
 
     async def overdue_unnotified(self, today: date, limit: int = 500) -> Sequence[GmpDeviation]:
         query = (
-            self.select()
+            select(GmpDeviation)
+            .where(GmpDeviation.tenant_id == self.tenant_id)
             .where(
                 GmpDeviation.status == "open",
                 GmpDeviation.due_date < today,
@@ -161,7 +195,12 @@ class ExtensionRepository(TenantRepository[GmpExtension]):
     async def for_deviations(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[GmpExtension]]:
         found: dict[uuid.UUID, list[GmpExtension]] = {i: [] for i in ids}
         if ids:
-            query = self.select().where(GmpExtension.deviation_id.in_(ids)).order_by(GmpExtension.created_at)
+            query = (
+                select(GmpExtension)
+                .where(GmpExtension.tenant_id == self.tenant_id)
+                .where(GmpExtension.deviation_id.in_(ids))
+                .order_by(GmpExtension.created_at)
+            )
             for row in (await self.session.scalars(query)).all():
                 found[row.deviation_id].append(row)
         return found
@@ -180,7 +219,8 @@ class CapaRepository(TenantRepository[GmpCapa]):
 
     async def effectiveness_due(self, today: date, limit: int = 500) -> Sequence[GmpCapa]:
         query = (
-            self.select()
+            select(GmpCapa)
+            .where(GmpCapa.tenant_id == self.tenant_id)
             .where(
                 GmpCapa.status != "closed",
                 GmpCapa.effectiveness_result.is_(None),
@@ -200,7 +240,12 @@ class CapaActionRepository(TenantRepository[GmpCapaAction]):
     async def for_capas(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[GmpCapaAction]]:
         found: dict[uuid.UUID, list[GmpCapaAction]] = {i: [] for i in ids}
         if ids:
-            query = self.select().where(GmpCapaAction.capa_id.in_(ids)).order_by(GmpCapaAction.due_date)
+            query = (
+                select(GmpCapaAction)
+                .where(GmpCapaAction.tenant_id == self.tenant_id)
+                .where(GmpCapaAction.capa_id.in_(ids))
+                .order_by(GmpCapaAction.due_date)
+            )
             for row in (await self.session.scalars(query)).all():
                 found[row.capa_id].append(row)
         return found

@@ -138,9 +138,11 @@ class SignerService:
         signer = await self.get(signer_id)
         changed = []
         if body.roles is not None:
-            signer.roles, _ = sorted(set(body.roles)), changed.append("roles")
+            signer.roles = sorted(set(body.roles))
+            changed.append("roles")
         if body.active is not None:
-            signer.active, _ = body.active, changed.append("active")
+            signer.active = body.active
+            changed.append("active")
         if body.password is not None:
             signer.password_hash = await asyncio.to_thread(hash_password, body.password)
             signer.session_token_sha256 = signer.session_expires_at = None
