@@ -15,4 +15,15 @@ from lumen.core.webhooks import models as webhooks
 from lumen.plugins.gmp import models as gmp
 from lumen.tenants import models as tenants
 
-__all__ = ["Base", "audit", "gmp", "idempotency", "jobs", "limits", "plugins", "policy", "tenants", "webhooks"]
+__all__ = [
+    "Base",
+    "audit",
+    "gmp",
+    "idempotency",
+    "jobs",
+    "limits",
+    "plugins",
+    "policy",
+    "tenants",
+    "webhooks",
+]

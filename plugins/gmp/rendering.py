@@ -98,7 +98,7 @@ def signature_rows(doc: RenderedDocument) -> list[list[str]]:
     ]
 
 
-SIGNATURE_HEADER = ["Printed name", "Meaning", "Date and time (UTC)", "Version", "Verification"]
+SIGNATURE_HEADER = ["Printed name", "Meaning", "Date and time (UTC)", "Version signed", "Verification"]
 
 
 # --- Markdown -----------------------------------------------------------------------------------------------

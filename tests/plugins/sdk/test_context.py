@@ -10,6 +10,7 @@ import httpx
 import pytest
 from litestar import Controller, Litestar, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from lumen.core.app import create_app
 from lumen.core.settings import Settings
@@ -35,7 +36,7 @@ class Routes(Controller):
     path = "/v1/ctxprobe"
 
     @post("/close/{actor:str}", operation_id="ctxprobeClose", opt={"action": "ctxprobe.write"})
-    async def close(self, ctx: Ctx, actor: str) -> dict[str, str]:
+    async def close(self, ctx: Ctx, actor: FromPath[str]) -> dict[str, str]:
         decision = await ctx.authorize({"operation": "close", "actor": actor, "owner": "alice"})
         ctx.audit("ctxprobe.closed", resource_type="ticket", resource_id="t1", details={"actor": actor})
         return {"decision_id": decision.id}
