@@ -110,7 +110,7 @@ class SignerService:
             raise Conflict(
                 "user_id: a signer with this user id exists; user ids are never reused (§11.100(a))."
             )
-        if body.password.strip() == "" or body.password.lower() in body.user_id.lower():
+        if body.password.strip() == "" or body.user_id.lower() in body.password.lower():
             raise bad_input(
                 "password", "choose a password that is not blank and does not contain the user id"
             )

@@ -223,3 +223,11 @@ async def test_signing_needs_the_sign_scope(client: httpx.AsyncClient, tenant_a:
     }
     r = await client.post(f"/v1/gmp/documents/{doc['id']}/signatures", json=body, headers=writer)
     assert_problem(r, 403, "forbidden")
+
+
+async def test_a_password_containing_the_user_id_is_refused(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    body = {"user_id": "jdoe", "full_name": "J Doe", "roles": ["qa"], "password": "my-name-is-jdoe-2026"}
+    problem = assert_problem(await client.post("/v1/gmp/signers", json=body, headers=tenant_a.headers), 400)
+    assert problem["errors"][0]["key"] == "password"
