@@ -11,7 +11,8 @@ import functools
 import inspect
 import os
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,19 +21,26 @@ import msgspec
 import redis.asyncio as aioredis
 import structlog
 from arq.connections import RedisSettings, create_pool
+from arq.cron import CronJob, cron
 from arq.worker import Function, Retry, Worker, func
+from sqlalchemy import select
 
 from lumen.core.crypto import Sealer
 from lumen.core.db import models as _all_models  # noqa: F401 - foreign keys to every table resolve
 from lumen.core.db.base import utcnow
 from lumen.core.db.session import Database
 from lumen.core.jobs.models import Job
+from lumen.core.jobs.outbox import enqueue, wake
 from lumen.core.jobs.relay import OutboxRelay
 from lumen.core.keyfiles import read_or_create
-from lumen.core.plugins.host import PluginHost
+from lumen.core.plugins.controllers import plugin_settings
+from lumen.core.plugins.host import LoadedPlugin, PluginHost
+from lumen.core.plugins.models import TenantPlugin
 from lumen.core.settings import Settings
-from lumen.core.tenancy.context import Scope
+from lumen.core.tenancy.context import PLATFORM, Scope
 from lumen.core.webhooks.service import DELIVER_JOB, deliver
+from lumen.plugins.sdk.jobs import JobContext, TenantTransaction, parse_cron
+from lumen.tenants.models import Tenant, TenantStatus
 
 __all__ = ["build_worker", "instance_secret", "redis_settings"]
 
@@ -62,19 +70,35 @@ def instance_secret(settings: Settings) -> bytes:
     return secret
 
 
-def _plugin_job(function: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+_RESERVED = ("tenant_id", "job_id")
+
+
+def _plugin_job(
+    function: Callable[..., Awaitable[Any]], *, plugin: LoadedPlugin | None = None, job_name: str = ""
+) -> Callable[..., Awaitable[Any]]:
     """Plugins get their payload, never the worker's resources. A job started with `create_job` (its payload
     carries `job_id`) has its status row kept: running, then succeeded with the result or failed with the
-    error; a function that takes `report_progress` can move the progress bar (0-1, with a message)."""
-    wants_progress = "report_progress" in inspect.signature(function).parameters
+    error; a function that takes `report_progress` can move the progress bar (0-1, with a message). A
+    function that takes `ctx` gets a JobContext: its tenant, its settings and transactions in the tenant's
+    scope (the payload must then carry `tenant_id`, as `ctx.enqueue` and the scheduler always write)."""
+    parameters = inspect.signature(function).parameters
+    wants_progress = "report_progress" in parameters
+    wants_ctx = "ctx" in parameters and plugin is not None
 
     @functools.wraps(function)
     async def run(ctx: dict[str, Any], **payload: Any) -> Any:
         job_id, tenant_id = payload.get("job_id"), payload.get("tenant_id")
         status = JobStatus(ctx["db"], job_id, tenant_id) if job_id and tenant_id else None
+        progress = status.progress if status else _no_progress
         kwargs = dict(payload)
+        if wants_ctx:
+            assert plugin is not None
+            if not tenant_id:
+                raise ValueError(f"{job_name}: a job that takes ctx needs tenant_id in its payload")
+            kwargs = {k: v for k, v in payload.items() if k not in _RESERVED or k in parameters}
+            kwargs["ctx"] = await _job_context(ctx, plugin, job_name, uuid.UUID(tenant_id), job_id, progress)
         if wants_progress:
-            kwargs["report_progress"] = status.progress if status else _no_progress
+            kwargs["report_progress"] = progress
         if status is None:
             return await function(**kwargs)
         await status.start()
@@ -91,6 +115,88 @@ def _plugin_job(function: Callable[..., Awaitable[Any]]) -> Callable[..., Awaita
         return result
 
     return run
+
+
+async def _job_context(
+    ctx: dict[str, Any],
+    plugin: LoadedPlugin,
+    job_name: str,
+    tenant_id: uuid.UUID,
+    job_id: str | None,
+    progress: Callable[[float, str | None], Awaitable[None]],
+) -> JobContext:
+    db: Database = ctx["db"]
+    scope = Scope.tenant(tenant_id)
+    async with db.transaction(scope) as session:
+        row = (
+            await session.scalars(
+                select(TenantPlugin).where(
+                    TenantPlugin.tenant_id == tenant_id, TenantPlugin.plugin == plugin.name
+                )
+            )
+        ).one_or_none()
+    settings = plugin_settings(plugin, dict(row.settings) if row else None)
+
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[TenantTransaction]:
+        async with db.transaction(scope) as session:
+            tx = TenantTransaction(
+                session, tenant_id, plugin=plugin.name, jobs=plugin.jobs.keys(), events=plugin.events.keys()
+            )
+            yield tx
+        if tx.wrote_outbox:
+            await wake(ctx["redis"])
+
+    return JobContext(
+        plugin=plugin.name,
+        job_name=job_name,
+        tenant_id=tenant_id,
+        job_id=job_id,
+        settings=settings,
+        transaction=transaction,
+        progress=progress,
+    )
+
+
+def _fan_out(plugin: LoadedPlugin, job_name: str) -> Callable[..., Awaitable[int]]:
+    """The arq cron job of a scheduled plugin job: queue one run per tenant that has the plugin enabled,
+    each written in that tenant's own scope (the run's id names the minute, so a repeat queues nothing
+    new). Only the list of active tenants is read in platform scope."""
+
+    async def fan_out(ctx: dict[str, Any]) -> int:
+        db: Database = ctx["db"]
+        slot = utcnow().strftime("%Y%m%dT%H%M")
+        async with db.transaction(PLATFORM) as session:
+            tenant_ids = (
+                await session.scalars(select(Tenant.id).where(Tenant.status == TenantStatus.ACTIVE))
+            ).all()
+        queued = 0
+        for tenant_id in tenant_ids:
+            async with db.transaction(Scope.tenant(tenant_id)) as session:
+                choice = (
+                    await session.scalars(
+                        select(TenantPlugin.enabled).where(
+                            TenantPlugin.tenant_id == tenant_id, TenantPlugin.plugin == plugin.name
+                        )
+                    )
+                ).one_or_none()
+                if not (plugin.info.default_enabled if choice is None else choice):
+                    continue
+                await enqueue(
+                    session,
+                    tenant_id,
+                    job_name,
+                    {"tenant_id": str(tenant_id)},
+                    job_id=f"{job_name}:{tenant_id}:{slot}",
+                )
+                queued += 1
+        if queued:
+            await wake(ctx["redis"])
+        log.info("jobs.schedule_fanned_out", job=job_name, tenants=queued)
+        return queued
+
+    fan_out.__qualname__ = fan_out.__name__ = f"schedule_{job_name.replace('.', '_')}"
+    return fan_out
 
 
 async def _no_progress(fraction: float, message: str | None = None) -> None:
@@ -135,16 +241,33 @@ class JobStatus:
             await self._update(state="queued", error=error)  # arq tries again
 
 
-def build_worker(settings: Settings, *, burst: bool = False, plugins: Iterable[object] = ()) -> Worker:
+def build_worker(
+    settings: Settings,
+    *,
+    burst: bool = False,
+    plugins: Iterable[object] = (),
+    run_schedules_at_startup: bool = False,
+) -> Worker:
+    """`run_schedules_at_startup`: every scheduled job fans out once as the worker starts (tests, and an
+    operator catching up after downtime), then keeps its schedule."""
     assert settings.redis.url is not None
     assert settings.database.url is not None
     host = PluginHost(allow=settings.plugins, extra=plugins)
     functions: list[Function] = [func(deliver, name=DELIVER_JOB, max_tries=3)]
+    cron_jobs: list[CronJob] = []
     for plugin in host.plugins.values():
-        functions += [
-            func(_plugin_job(job.function), name=job.name, max_tries=_TRIES)  # type: ignore[arg-type]
-            for job in plugin.jobs.values()
-        ]
+        for job in plugin.jobs.values():
+            wrapped = _plugin_job(job.function, plugin=plugin, job_name=job.name)
+            functions.append(func(wrapped, name=job.name, max_tries=_TRIES))  # type: ignore[arg-type]
+            if job.cron is not None:
+                cron_jobs.append(
+                    cron(
+                        _fan_out(plugin, job.name),  # type: ignore[arg-type]
+                        name=f"{job.name}:schedule",
+                        run_at_startup=run_schedules_at_startup,
+                        **parse_cron(job.cron),  # type: ignore[arg-type]
+                    )
+                )
 
     async def startup(ctx: dict[str, Any]) -> None:
         assert settings.redis.url is not None
@@ -171,6 +294,7 @@ def build_worker(settings: Settings, *, burst: bool = False, plugins: Iterable[o
 
     return Worker(
         functions=functions,
+        cron_jobs=cron_jobs,
         redis_settings=redis_settings(settings.redis.url),
         on_startup=startup,
         on_shutdown=shutdown,

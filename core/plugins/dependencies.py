@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Request
 
 from lumen.core.audit.recorder import request_audit
+from lumen.core.db.session import Database
 from lumen.core.http.dependencies import Caller, DbSession
+from lumen.core.jobs.outbox import wake, wake_after_commit
 from lumen.core.plugins.controllers import plugin_settings
 from lumen.core.plugins.host import PluginHost
+from lumen.core.policy.decision import Decision, PolicyInput, PrincipalInput, TenantInput
+from lumen.core.policy.engine import PolicyEngine
 from lumen.core.tenancy.config import TenantConfigCache
 from lumen.plugins.sdk.context import PluginContext
+from lumen.plugins.sdk.jobs import TenantTransaction
 
 __all__ = ["provide_plugin_context"]
 
@@ -27,6 +34,43 @@ async def provide_plugin_context(
     config = await cache.get(principal.tenant_id)
     stored = config.plugin_settings.get(name)
     decision = request.scope.get("state", {}).get("policy_decision")
+    plugin = host.plugins[name]
+    tenant_id = principal.tenant_id
+    woken = False
+
+    def on_outbox_write() -> None:
+        nonlocal woken
+        if not woken:  # one wake-up after the commit, however many rows the request wrote
+            woken = True
+            wake_after_commit(request.scope)
+
+    @asynccontextmanager
+    async def separate_transaction() -> AsyncIterator[TenantTransaction]:
+        db: Database = request.app.state.db
+        async with db.transaction(principal.scope) as own:
+            tx = TenantTransaction(
+                own, tenant_id, plugin=name, jobs=plugin.jobs.keys(), events=plugin.events.keys()
+            )
+            yield tx
+        if tx.wrote_outbox:
+            await wake(request.app.state.redis)
+
+    async def decide(action: str, resource: dict[str, Any]) -> Decision:
+        config_now = await cache.get(tenant_id)
+        engine: PolicyEngine = request.app.state.policy_engine
+        return await engine.decide(
+            PolicyInput(
+                principal=PrincipalInput.from_principal(principal),
+                action=action,
+                resource=resource,
+                tenant=TenantInput(
+                    id=str(tenant_id),
+                    enabled_plugins=sorted(config_now.enabled_plugins),
+                    policy_data=dict(config_now.policy_data),
+                ),
+            )
+        )
+
     return PluginContext(
         plugin=name,
         principal=principal,
@@ -37,4 +81,10 @@ async def provide_plugin_context(
         services=host.services,
         models=getattr(request.app.state, "models", None),
         hooks=host.pm.hook,
+        jobs=plugin.jobs.keys(),
+        events=plugin.events.keys(),
+        on_outbox_write=on_outbox_write,
+        separate_transaction=separate_transaction,
+        decide=decide,
+        action=request.route_handler.opt.get("action"),
     )

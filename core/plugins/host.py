@@ -26,6 +26,7 @@ from lumen.core.auth.scopes import ScopeRegistry
 from lumen.core.policy.actions import KERNEL_ACTIONS, ActionSpec
 from lumen.core.policy.policy_set import DATA_ROOT, PolicySet, core_policy_set
 from lumen.plugins.sdk import hookspecs
+from lumen.plugins.sdk.jobs import parse_cron
 from lumen.plugins.sdk.types import (
     CorpusDocument,
     JobSpec,
@@ -193,6 +194,11 @@ class PluginHost:
             if not job.name.startswith(name + "."):
                 raise PluginError(f"plugin {name!r}: job {job.name!r} must be named {name}.<job>")
             self._claim(owners, "job", job.name, plugin)
+            if job.cron is not None:
+                try:
+                    parse_cron(job.cron)
+                except ValueError as exc:
+                    raise PluginError(f"plugin {name!r}: job {job.name!r}: {exc}") from exc
             plugin.jobs[job.name] = job
         for event in self._call(plugin, "register_webhook_events") or ():
             if not event.name.startswith(name + "."):

@@ -72,7 +72,7 @@ class Chunk:
 @dataclass
 class _Sequence:
     request: GenerationRequest
-    emit: Callable[[Chunk], None]
+    emit: Callable[[Chunk], object]
     generator: Any  # torch.Generator or None for greedy
     generated: list[int] = field(default_factory=list)
     text: str = ""  # decoded so far
@@ -105,9 +105,10 @@ class Engine:
         self.torch = torch
         self.device = torch.device(device)
         self.model_info = model
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model.path))
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(str(model.path))
         dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
-        self.base = AutoModelForCausalLM.from_pretrained(str(model.path), dtype=dtype).to(self.device)
+        loaded: Any = AutoModelForCausalLM.from_pretrained(str(model.path), dtype=dtype)
+        self.base: Any = loaded.to(self.device)
         self.base.eval()
         self.model: Any = self.base  # becomes a PeftModel with the first adapter
         self.max_batch = max_batch
@@ -121,7 +122,7 @@ class Engine:
         self.pad_id = (
             self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids)
         )
-        self._waiting: queue.Queue[tuple[GenerationRequest, Callable[[Chunk], None]]] = queue.Queue(
+        self._waiting: queue.Queue[tuple[GenerationRequest, Callable[[Chunk], object]]] = queue.Queue(
             max_waiting
         )
         self._control: queue.Queue[tuple[Callable[[], Any], Any]] = queue.Queue()
@@ -153,7 +154,7 @@ class Engine:
     def encode_text(self, text: str) -> list[int]:
         return [int(i) for i in self.tokenizer(text, add_special_tokens=False)["input_ids"]]
 
-    def submit(self, request: GenerationRequest, emit: Callable[[Chunk], None]) -> None:
+    def submit(self, request: GenerationRequest, emit: Callable[[Chunk], object]) -> None:
         """Queue a request; the engine thread calls `emit` with each chunk (the last one finished)."""
         if request.adapter is not None and request.adapter not in self.adapters:
             raise AdapterError(f"The adapter {request.adapter!r} is not loaded")

@@ -17,9 +17,10 @@ from lumen.core.http.dependencies import Caller
 from lumen.core.http.errors import Conflict, Forbidden, LumenProblem, NotFound, UnprocessableEntity
 from lumen.core.http.types import NOT_BLANK_TEXT, TEXT
 from lumen.core.policy.actions import ActionSpec
-from lumen.plugins.sdk.context import Context, PluginContext
+from lumen.plugins.sdk.context import AuditRecord, Context, PluginContext, TenantInfo
 from lumen.plugins.sdk.hookspecs import hookimpl
 from lumen.plugins.sdk.inference import ChatMessage, Generation, ModelServices, Passage
+from lumen.plugins.sdk.jobs import JobContext, TenantTransaction
 from lumen.plugins.sdk.repository import TenantRepository
 from lumen.plugins.sdk.safety import BASE_DISCLAIMER, Citation, SafetyEnvelope, disclaimer_for
 from lumen.plugins.sdk.types import (
@@ -39,6 +40,7 @@ __all__ = [
     "TEXT",
     "ActionSpec",
     "AuditEntry",
+    "AuditRecord",
     "Caller",
     "ChatMessage",
     "Citation",
@@ -47,6 +49,7 @@ __all__ = [
     "CorpusDocument",
     "Forbidden",
     "Generation",
+    "JobContext",
     "JobSpec",
     "KnowledgeSource",
     "LumenProblem",
@@ -59,8 +62,10 @@ __all__ = [
     "SafetyEnvelope",
     "StartupContext",
     "TenantEventContext",
+    "TenantInfo",
     "TenantModel",
     "TenantRepository",
+    "TenantTransaction",
     "UnprocessableEntity",
     "WebhookEventType",
     "disclaimer_for",

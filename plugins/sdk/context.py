@@ -8,20 +8,53 @@ caller, its own per-tenant settings, an audit recorder, repositories bound to th
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
+import msgspec
 from litestar.di import NamedDependency
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lumen.core.audit.models import AuditEvent
 from lumen.core.audit.recorder import RequestAudit
 from lumen.core.audit.service import AuditEntry
 from lumen.core.auth.principal import Principal
-from lumen.core.http.errors import LumenProblem
+from lumen.core.http.errors import Forbidden, LumenProblem
+from lumen.core.policy.decision import Decision
 from lumen.plugins.sdk.inference import ChatMessage, Generation, ModelServices, Passage
+from lumen.plugins.sdk.jobs import TenantTransaction, emit_plugin_event, enqueue_plugin_job
 from lumen.plugins.sdk.repository import TenantRepository
 
-__all__ = ["Context", "PluginContext"]
+__all__ = ["AuditRecord", "Context", "PluginContext", "TenantInfo"]
+
+
+class TenantInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Who the tenant is, for what a plugin prints (a document header, a letter)."""
+
+    id: uuid.UUID
+    slug: str
+    name: str
+
+
+class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """One record of the tenant's audit trail, as a plugin reads its own history (`ctx.audit_records`)."""
+
+    seq: int
+    occurred_at: datetime
+    action: str
+    outcome: str
+    actor_kind: str
+    actor_key_id: uuid.UUID | None
+    resource_type: str | None
+    resource_id: str | None
+    changed_fields: list[str]
+    details: dict[str, Any]
+    policy_decision_id: str | None
+    request_id: str | None
+
 
 R = TypeVar("R", bound=TenantRepository[Any])
 
@@ -39,6 +72,12 @@ class PluginContext:
         services: Mapping[str, Any] | None = None,
         models: ModelServices | None = None,
         hooks: Any = None,
+        jobs: Collection[str] = (),
+        events: Collection[str] = (),
+        on_outbox_write: Callable[[], None] | None = None,
+        separate_transaction: Callable[[], AbstractAsyncContextManager[TenantTransaction]] | None = None,
+        decide: Callable[[str, dict[str, Any]], Awaitable[Decision]] | None = None,
+        action: str | None = None,
     ) -> None:
         if principal.tenant_id is None:
             raise ValueError("a plugin context belongs to one tenant")
@@ -54,6 +93,116 @@ class PluginContext:
         # pluggy's hook relay: a plugin calls the hooks it declared through register_hookspecs, e.g.
         # `ctx.hooks.interaction_rules(tenant_id=ctx.tenant_id)`, and gets every implementation's result.
         self.hooks = hooks
+        self._jobs, self._events = jobs, events  # this plugin's own registered jobs and event types
+        self._on_outbox_write = on_outbox_write  # wakes the relay once the request commits
+        self._separate_transaction = separate_transaction
+        self._decide = decide
+        self.action = action  # the action of the request's route
+
+    # --- policy, the tenant, the tenant's audit trail --------------------------------------------------
+
+    async def authorize(self, resource: dict[str, Any], *, action: str | None = None) -> Decision:
+        """A second policy decision, for this request's action (or another of the plugin's), with the
+        domain facts the route-level decision could not know in `resource` (who signs, who wrote the
+        document...). The plugin's `lumen.ext.<plugin>` rules read them from `input.resource`. Denied:
+        a 403 `forbidden` problem with the policy's reasons and decision id; the id is audited."""
+        if self._decide is None:
+            raise RuntimeError("policy decisions are not available here")
+        chosen = action or self.action
+        if chosen is None or not chosen.startswith(self.plugin + "."):
+            raise ValueError(f"plugin {self.plugin!r} may only ask about its own actions, not {chosen!r}")
+        decision = await self._decide(chosen, dict(resource))
+        if self._audit is not None:
+            self._audit.policy_decision_id = decision.id
+        if not decision.allow:
+            raise Forbidden(
+                "; ".join(decision.reasons) or "Denied by policy.",
+                extra={"decision_id": decision.id, "reasons": list(decision.reasons)},
+            )
+        return decision
+
+    async def tenant_info(self) -> TenantInfo:
+        """The tenant's id, slug and display name (for headers and branding)."""
+        from lumen.tenants.models import Tenant
+
+        tenant = (await self._session.scalars(select(Tenant).where(Tenant.id == self.tenant_id))).one()
+        return TenantInfo(id=tenant.id, slug=tenant.slug, name=tenant.name)
+
+    async def audit_records(
+        self, *, resource_type: str, resource_id: str, limit: int = 500
+    ) -> list[AuditRecord]:
+        """This plugin's records (actions `<plugin>.*`) about one resource of this tenant, oldest first:
+        the who/what/when/why history of an object, straight from the hash-chained trail."""
+        rows = (
+            await self._session.scalars(
+                select(AuditEvent)
+                .where(
+                    AuditEvent.tenant_id == self.tenant_id,
+                    AuditEvent.resource_type == resource_type,
+                    AuditEvent.resource_id == resource_id,
+                    AuditEvent.action.startswith(self.plugin + ".", autoescape=True),
+                )
+                .order_by(AuditEvent.seq)
+                .limit(max(1, min(limit, 5000)))
+            )
+        ).all()
+        return [
+            AuditRecord(
+                seq=r.seq,
+                occurred_at=r.occurred_at,
+                action=r.action,
+                outcome=r.outcome,
+                actor_kind=r.actor_kind,
+                actor_key_id=r.actor_key_id,
+                resource_type=r.resource_type,
+                resource_id=r.resource_id,
+                changed_fields=list(r.changed_fields),
+                details=dict(r.details),
+                policy_decision_id=r.policy_decision_id,
+                request_id=r.request_id,
+            )
+            for r in rows
+        ]
+
+    # --- jobs, webhook events, and work that must outlive the request's outcome -----------------------
+
+    def _outbox_written(self) -> None:
+        if self._on_outbox_write is not None:
+            self._on_outbox_write()
+
+    async def enqueue(
+        self, job_name: str, payload: dict[str, Any] | None = None, *, track: bool = False
+    ) -> str:
+        """Run one of this plugin's jobs (register_jobs) after the request commits; it is written to the
+        outbox in the request's transaction, so it runs if and only if the request's change commits.
+        `track=True` also creates a job status row, and the returned id is the one GET /v1/jobs/{id} shows
+        (progress, result, error); otherwise the id is the queue's. The payload is JSON; the job function
+        receives it as keyword arguments (and `tenant_id`, always this tenant)."""
+        job_id = await enqueue_plugin_job(
+            self._session, self.tenant_id, self.plugin, self._jobs, job_name, payload, track=track
+        )
+        self._outbox_written()
+        return job_id
+
+    async def emit(self, event_type: str, data: dict[str, Any]) -> str:
+        """A webhook event of this plugin's (register_webhook_events), recorded in the request's transaction
+        and delivered to the tenant's subscribed endpoints after it commits. Returns the event id. No PHI
+        in `data` unless the event type is declared `contains_phi`."""
+        event_id = await emit_plugin_event(
+            self._session, self.tenant_id, self.plugin, self._events, event_type, data
+        )
+        self._outbox_written()
+        return event_id
+
+    @asynccontextmanager
+    async def separate_transaction(self) -> AsyncIterator[TenantTransaction]:
+        """A short transaction of its own, in this tenant's scope, that commits whatever the request's
+        outcome: for what must stand although the request answers 4xx (a failed sign-in attempt counted
+        and audited). Do not write rows the request's own transaction has locked."""
+        if self._separate_transaction is None:
+            raise RuntimeError("separate transactions are not available here")
+        async with self._separate_transaction() as tx:
+            yield tx
 
     # --- other plugins and the shared model services ----------------------------------------------------
 

@@ -36,8 +36,13 @@ class PolicySource(msgspec.Struct, frozen=True, kw_only=True):
 
 class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
     name: str  # "<plugin>.<job>"
+    # An async function. Declaring a `ctx` parameter gives it a JobContext (tenant, settings, transactions
+    # under the tenant's scope); the enqueued payload arrives as keyword arguments.
     function: Callable[..., Any]
     description: str = ""
+    # A schedule ("*/15 * * * *": minute hour day month weekday): the job then runs periodically, once for
+    # every tenant that has the plugin enabled, each run in that tenant's own scope.
+    cron: str | None = None
 
 
 class WebhookEventType(msgspec.Struct, frozen=True, kw_only=True):

@@ -67,11 +67,112 @@ async def _adapter_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
     archive = tar_gz(adapter_files())
     files = {"file": ("victim.tar.gz", archive, "application/gzip")}
     r = await client.post("/v1/adapters", data={"name": "victim"}, files=files, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
 async def _interview_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
     body = {"text": "Headache since this morning.", "age": 40, "sex": "male"}
     r = await client.post("/v1/triage/interviews", json=body, headers=owner.headers)
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
+
+
+async def _gmp_signer_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    import secrets
+
+    body = {
+        "user_id": "v" + secrets.token_hex(4),
+        "full_name": "Victim Signer",
+        "roles": ["author", "qa"],
+        "password": "a long enough password",
+    }
+    r = await client.post("/v1/gmp/signers", json=body, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def _gmp_template_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    import secrets
+
+    key = "victim-" + secrets.token_hex(3)
+    body = {
+        "id": key,
+        "name": "Victim template",
+        "kind": "record",
+        "description": "Owned by the victim tenant.",
+        "numbering": {"prefix": "VT"},
+        "fields": [{"id": "title", "label": "Title"}],
+        "sections": [{"id": "body", "title": "Body", "guidance": "Anything."}],
+    }
+    r = await client.post("/v1/gmp/templates", json=body, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return key
+
+
+async def _gmp_document_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    body = {
+        "template": "sop",
+        "author_signer_id": await _gmp_signer_of(client, owner),
+        "fields": {"title": "Victim SOP", "department": "QA", "scope": "All", "review_period_months": 12},
+    }
+    r = await client.post("/v1/gmp/documents", json=body, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def _gmp_deviation(client: httpx.AsyncClient, owner: TenantHandle) -> dict[str, object]:
+    signer = await _gmp_signer_of(client, owner)
+    body = {
+        "title": "Victim deviation",
+        "classification": "minor",
+        "occurred_at": "2026-11-01T08:00:00+00:00",
+        "discovered_at": "2026-11-01T09:00:00+00:00",
+        "reported_by_signer_id": signer,
+    }
+    r = await client.post("/v1/gmp/deviations", json=body, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    ask = {"requested_by_signer_id": signer, "requested_due_date": "2027-06-01", "reason": "Waiting."}
+    r = await client.post(f"/v1/gmp/deviations/{r.json()['id']}/extensions", json=ask, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    found: dict[str, object] = r.json()
+    return found
+
+
+async def _gmp_deviation_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    return str((await _gmp_deviation(client, owner))["id"])
+
+
+async def _gmp_extension_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    extensions = (await _gmp_deviation(client, owner))["extensions"]
+    assert isinstance(extensions, list)
+    return str(extensions[0]["id"])
+
+
+async def _gmp_capa(client: httpx.AsyncClient, owner: TenantHandle) -> dict[str, object]:
+    signer = await _gmp_signer_of(client, owner)
+    body = {
+        "title": "Victim CAPA",
+        "owner_signer_id": signer,
+        "effectiveness_criteria": "Works.",
+        "actions": [
+            {"kind": "corrective", "description": "Fix.", "owner_signer_id": signer, "due_date": "2099-01-01"}
+        ],
+    }
+    r = await client.post("/v1/gmp/capas", json=body, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    found: dict[str, object] = r.json()
+    return found
+
+
+async def _gmp_capa_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    return str((await _gmp_capa(client, owner))["id"])
+
+
+async def _gmp_action_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    actions = (await _gmp_capa(client, owner))["actions"]
+    assert isinstance(actions, list)
+    return str(actions[0]["id"])
 
 
 FACTORIES: dict[str, Factory] = {
@@ -82,12 +183,53 @@ FACTORIES: dict[str, Factory] = {
     "event_id": _event_of,
     "job_id": _job_of,
     "interview_id": _interview_of,
+    "signer_id": _gmp_signer_of,
+    "template_id": _gmp_template_of,
+    "document_id": _gmp_document_of,
+    "deviation_id": _gmp_deviation_of,
+    "extension_id": _gmp_extension_of,
+    "capa_id": _gmp_capa_of,
+    "action_id": _gmp_action_of,
 }
+_SOMEONE = "00000000-0000-4000-8000-000000000001"
 # A body that passes validation, so the answer is about the object, not the input.
 BODIES: dict[tuple[str, str], object] = {
     ("POST", "/v1/triage/interviews/{interview_id}/answers"): {
         "question_id": "finding:thunderclap",
         "answer": "no",
+    },
+    ("PATCH", "/v1/gmp/signers/{signer_id}"): {"unlock": True},
+    ("PATCH", "/v1/gmp/documents/{document_id}"): {"signer_id": _SOMEONE, "fields": {"scope": "x"}},
+    ("POST", "/v1/gmp/documents/{document_id}/transitions"): {"to": "in_review", "signer_id": _SOMEONE},
+    ("POST", "/v1/gmp/documents/{document_id}/signatures"): {
+        "meaning": "authored",
+        "signer_id": _SOMEONE,
+        "user_id": "intruder",
+        "password": "guess",
+    },
+    ("POST", "/v1/gmp/documents/{document_id}/revisions"): {
+        "signer_id": _SOMEONE,
+        "change": "minor",
+        "reason": "Take over.",
+    },
+    ("POST", "/v1/gmp/deviations/{deviation_id}/extensions"): {
+        "requested_by_signer_id": _SOMEONE,
+        "requested_due_date": "2030-01-01",
+        "reason": "Take over.",
+    },
+    ("POST", "/v1/gmp/deviations/{deviation_id}/extensions/{extension_id}/decision"): {
+        "decided_by_signer_id": _SOMEONE,
+        "approve": True,
+    },
+    ("POST", "/v1/gmp/deviations/{deviation_id}/close"): {"signer_id": _SOMEONE, "reason": "Take over."},
+    ("POST", "/v1/gmp/capas/{capa_id}/actions/{action_id}/complete"): {
+        "completed_by_signer_id": _SOMEONE,
+        "note": "Take over.",
+    },
+    ("POST", "/v1/gmp/capas/{capa_id}/effectiveness"): {
+        "verified_by_signer_id": _SOMEONE,
+        "result": "effective",
+        "summary": "Take over.",
     },
 }
 
