@@ -31,6 +31,7 @@ __all__ = [
     "Monograph",
     "PairRule",
     "Patient",
+    "PluginRule",
     "Product",
     "Recognized",
     "RenalNote",
@@ -264,6 +265,12 @@ class RuleIn(_Strict, kw_only=True):
     management: Annotated[str, msgspec.Meta(min_length=3, max_length=600)]
     evidence: Evidence = "guideline"
     reference: Annotated[str, msgspec.Meta(min_length=3, max_length=300)]
+
+
+class PluginRule(RuleIn, kw_only=True):
+    """A rule another plugin returns from the `interaction_rules` hook: a RuleIn with its own id."""
+
+    id: Slug
 
 
 # --- responses ------------------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ from lumen.plugins.interactions.schemas import (
     Monograph,
     PairRule,
     Patient,
+    PluginRule,
     Product,
     Recognized,
     RenalNote,
@@ -58,7 +59,7 @@ from lumen.plugins.interactions.schemas import (
     Unrecognized,
     Warning,
 )
-from lumen.plugins.sdk import Citation, disclaimer_for
+from lumen.plugins.sdk import Citation, PluginContext, disclaimer_for
 
 __all__ = [
     "DISCLAIMER_EXTRA",
@@ -284,14 +285,23 @@ class Knowledge:
         self.headers = headers
 
         def entries(name: str, kind: type[Any]) -> list[Any]:
-            return [_convert(raw, kind, f"knowledge/{name}.json", i) for i, raw in enumerate(headers[name].entries)]
+            return [
+                _convert(raw, kind, f"knowledge/{name}.json", i)
+                for i, raw in enumerate(headers[name].entries)
+            ]
 
         self.sources: dict[str, SourceEntry] = self._unique("sources", entries("sources", SourceEntry))
         self.classes: dict[str, ClassEntry] = self._unique("classes", entries("classes", ClassEntry))
-        self.ingredients: dict[str, Ingredient] = self._unique("ingredients", entries("ingredients", Ingredient))
+        self.ingredients: dict[str, Ingredient] = self._unique(
+            "ingredients", entries("ingredients", Ingredient)
+        )
         self.products: dict[str, Product] = self._unique("products", entries("products", Product))
-        self.conditions: dict[str, ConditionEntry] = self._unique("conditions", entries("conditions", ConditionEntry))
-        self.allergies: dict[str, AllergyClass] = self._unique("allergies", entries("allergies", AllergyClass))
+        self.conditions: dict[str, ConditionEntry] = self._unique(
+            "conditions", entries("conditions", ConditionEntry)
+        )
+        self.allergies: dict[str, AllergyClass] = self._unique(
+            "allergies", entries("allergies", AllergyClass)
+        )
         pair_rules: list[PairRule] = []
         group_rules: list[GroupRule] = []
         for i, raw in enumerate(headers["rules"].entries):
@@ -301,7 +311,9 @@ class Knowledge:
                 pair_rules.append(_convert(raw, PairRule, "knowledge/rules.json", i))
         overlap = set(self.ingredients) & set(self.products)
         if overlap:
-            raise InteractionKnowledgeError(f"interaction knowledge: ids used by an ingredient and a product: {sorted(overlap)}")
+            raise InteractionKnowledgeError(
+                f"interaction knowledge: ids used by an ingredient and a product: {sorted(overlap)}"
+            )
         self._check_references(pair_rules, group_rules)
         self.profiles: dict[str, Profile] = {i: self._profile(ing) for i, ing in self.ingredients.items()}
         self.rules: list[CompiledRule] = [r for rule in pair_rules for r in _expand(rule)]
@@ -315,7 +327,9 @@ class Knowledge:
         found: dict[str, Any] = {}
         for item in items:
             if item.id in found:
-                raise InteractionKnowledgeError(f"interaction knowledge knowledge/{name}.json: id {item.id!r} is used twice")
+                raise InteractionKnowledgeError(
+                    f"interaction knowledge knowledge/{name}.json: id {item.id!r} is used twice"
+                )
             found[item.id] = item
         return found
 
@@ -330,7 +344,9 @@ class Knowledge:
             kind, _, value = token.partition(":")
             if kind == "drug":
                 if value not in self.ingredients:
-                    raise InteractionKnowledgeError(f"interaction knowledge: {where}: no ingredient {value!r}")
+                    raise InteractionKnowledgeError(
+                        f"interaction knowledge: {where}: no ingredient {value!r}"
+                    )
             elif kind == "class":
                 if value not in self.classes:
                     raise InteractionKnowledgeError(f"interaction knowledge: {where}: no class {value!r}")
@@ -345,10 +361,14 @@ class Knowledge:
             self._check_selector(where, selector)
         for note in [*entry.conditions, *([entry.hepatic] if entry.hepatic else [])]:
             if note.condition not in self.conditions:
-                raise InteractionKnowledgeError(f"interaction knowledge: {where}: no condition {note.condition!r}")
+                raise InteractionKnowledgeError(
+                    f"interaction knowledge: {where}: no condition {note.condition!r}"
+                )
         for allergy in entry.allergy:
             if allergy not in self.allergies:
-                raise InteractionKnowledgeError(f"interaction knowledge: {where}: no allergy class {allergy!r}")
+                raise InteractionKnowledgeError(
+                    f"interaction knowledge: {where}: no allergy class {allergy!r}"
+                )
         for source in entry.sources:
             self._check_source(where, source)
 
@@ -357,7 +377,9 @@ class Knowledge:
             where = f"classes.json ({cls.id!r})"
             for parent in cls.parents:
                 if parent not in self.classes:
-                    raise InteractionKnowledgeError(f"interaction knowledge: {where}: no parent class {parent!r}")
+                    raise InteractionKnowledgeError(
+                        f"interaction knowledge: {where}: no parent class {parent!r}"
+                    )
             self._check_clinical(where, cls)
             self._ancestors(cls.id)  # raises on a cycle
         for ing in self.ingredients.values():
@@ -370,7 +392,9 @@ class Knowledge:
             where = f"products.json ({product.id!r})"
             for ing_id in product.ingredients:
                 if ing_id not in self.ingredients:
-                    raise InteractionKnowledgeError(f"interaction knowledge: {where}: no ingredient {ing_id!r}")
+                    raise InteractionKnowledgeError(
+                        f"interaction knowledge: {where}: no ingredient {ing_id!r}"
+                    )
             for source in product.sources:
                 self._check_source(where, source)
         for rule in [*pair_rules, *group_rules]:
@@ -380,7 +404,9 @@ class Knowledge:
                 enzymes = rule.expand or [""]
                 for enzyme in enzymes:
                     if enzyme and enzyme not in CYP_ENZYMES:
-                        raise InteractionKnowledgeError(f"interaction knowledge: {where}: unknown enzyme {enzyme!r}")
+                        raise InteractionKnowledgeError(
+                            f"interaction knowledge: {where}: unknown enzyme {enzyme!r}"
+                        )
                     for selector in selectors:
                         self._check_selector(where, selector.replace("cypx", enzyme) if enzyme else selector)
             else:
@@ -400,7 +426,9 @@ class Knowledge:
 
     def _ancestors(self, class_id: str, trail: tuple[str, ...] = ()) -> list[str]:
         if class_id in trail:
-            raise InteractionKnowledgeError(f"interaction knowledge: classes.json: cycle {' -> '.join([*trail, class_id])}")
+            raise InteractionKnowledgeError(
+                f"interaction knowledge: classes.json: cycle {' -> '.join([*trail, class_id])}"
+            )
         found = [class_id]
         for parent in self.classes[class_id].parents:
             for ancestor in self._ancestors(parent, (*trail, class_id)):
@@ -428,7 +456,12 @@ class Knowledge:
             return [(item, tuple(layer.sources)) for layer in layers for item in getattr(layer, attr)]
 
         pregnancy = first("pregnancy")
-        renal, hepatic, min_age, elderly = first("renal"), first("hepatic"), first("min_age"), first("elderly")
+        renal, hepatic, min_age, elderly = (
+            first("renal"),
+            first("hepatic"),
+            first("min_age"),
+            first("elderly"),
+        )
         conditions: dict[str, tuple[ConditionNote, tuple[str, ...]]] = {}
         for note, sources in gather("conditions"):
             conditions.setdefault(note.condition, (note, sources))  # the most specific layer wins
@@ -436,7 +469,9 @@ class Knowledge:
         for note, sources in gather("food"):
             foods.setdefault(note.food, (note, sources))
         if "cyp3a4:sens" in props and "grapefruit" not in foods:
-            contra = any("cyp3a4:inh" in s for layer in layers for s in [*layer.contra_with, *layer.avoid_with])
+            contra = any(
+                "cyp3a4:inh" in s for layer in layers for s in [*layer.contra_with, *layer.avoid_with]
+            )
             foods["grapefruit"] = (
                 FoodNote(
                     food="grapefruit",
@@ -455,7 +490,11 @@ class Knowledge:
             contra_with=tuple((s, _selector(s)) for s, _ in gather("contra_with")),
             avoid_with=tuple((s, _selector(s)) for s, _ in gather("avoid_with")),
             pregnancy=(
-                (pregnancy[0], first("pregnancy_advice")[0] if first("pregnancy_advice") else "", tuple(pregnancy[1].sources))
+                (
+                    pregnancy[0],
+                    first("pregnancy_advice")[0] if first("pregnancy_advice") else "",
+                    tuple(pregnancy[1].sources),
+                )
                 if pregnancy
                 else None
             ),
@@ -514,7 +553,9 @@ class Knowledge:
 
     def allergy_ids(self, text: str) -> set[str]:
         folded = fold(text)
-        return {a.id for a in self.allergies.values() if folded in {fold(a.id), fold(a.name), *map(fold, a.aka)}}
+        return {
+            a.id for a in self.allergies.values() if folded in {fold(a.id), fold(a.name), *map(fold, a.aka)}
+        }
 
     def condition_id(self, text: str) -> str | None:
         folded = fold(text)
@@ -613,7 +654,10 @@ def _label_family(owner: str, selector: str) -> str:
         return f"pk-{kind}"
     if kind == "qt":
         return "qt"
-    if kind in ("maoi", "sero", "sympathomimetic", "maoi-antibiotic") or token in ("class:maoi", "class:maob-inhibitor"):
+    if kind in ("maoi", "sero", "sympathomimetic", "maoi-antibiotic") or token in (
+        "class:maoi",
+        "class:maob-inhibitor",
+    ):
         return "monoamine"
     return f"label-{owner}-{value or kind}"
 
@@ -632,7 +676,10 @@ def _label_texts(owner: Profile, other: Profile, selector: str) -> tuple[str, st
                     f"{b} is {words} of {target}, which clears {a}; {a} levels fall.",
                     f"Loss of {a} effect (treatment failure).",
                 )
-            return (f"{b} is {words} of {target}, which clears {a}; {a} exposure rises.", f"Raised {a} levels: {effect}")
+            return (
+                f"{b} is {words} of {target}, which clears {a}; {a} exposure rises.",
+                f"Raised {a} levels: {effect}",
+            )
         if kind == "qt":
             return (
                 f"{a} and {b} both prolong the QT interval.",
@@ -647,9 +694,15 @@ def _label_texts(owner: Profile, other: Profile, selector: str) -> tuple[str, st
     for enzyme in (*CYP_ENZYMES, "pgp"):
         if f"{enzyme}:sub" in owner.tags:
             if any(f"{enzyme}:{r}" in other.tags for r in ("inh-strong", "inh-mod", "inh")):
-                return (f"{b} inhibits {enzyme.upper()}, which clears {a}; {a} exposure rises.", f"Raised {a} levels: {effect}")
+                return (
+                    f"{b} inhibits {enzyme.upper()}, which clears {a}; {a} exposure rises.",
+                    f"Raised {a} levels: {effect}",
+                )
             if any(f"{enzyme}:{r}" in other.tags for r in ("ind-strong", "ind-mod", "ind")):
-                return (f"{b} induces {enzyme.upper()}, which clears {a}; {a} levels fall.", f"Loss of {a} effect.")
+                return (
+                    f"{b} induces {enzyme.upper()}, which clears {a}; {a} levels fall.",
+                    f"Loss of {a} effect.",
+                )
     if "qt:known" in owner.tags and other.tags & {"qt:known", "qt:possible"}:
         return (f"{a} and {b} both prolong the QT interval.", "QT prolongation and torsades de pointes.")
     if "nitrate" in other.tags or "nitrate" in owner.tags:
@@ -700,7 +753,13 @@ class Checker:
         variants = _fold_variants(text)
         for stage in range(3):
             for variant in variants:
-                key = variant if stage == 0 else _strip_forms(variant) if stage == 1 else _strip_salts(_strip_forms(variant))
+                key = (
+                    variant
+                    if stage == 0
+                    else _strip_forms(variant)
+                    if stage == 1
+                    else _strip_salts(_strip_forms(variant))
+                )
                 hit = names.get(key) if key else None
                 if hit is not None:
                     ids, matched, ident, display = hit
@@ -721,7 +780,9 @@ class Checker:
         query = _strip_forms(fold(text))[:100]
         if len(query) < 2:
             return []
-        hits = process.extract(query, self.knowledge.choices, scorer=fuzz.QRatio, limit=limit * 3, score_cutoff=70)
+        hits = process.extract(
+            query, self.knowledge.choices, scorer=fuzz.QRatio, limit=limit * 3, score_cutoff=70
+        )
         seen: dict[str, None] = {}
         for choice, _, _ in hits:
             display = self.knowledge.names[choice][3]
@@ -750,7 +811,11 @@ class Checker:
                 for text, selector in selectors:
                     if selector <= other.tags:
                         mechanism, effect = _label_texts(owner, other, text)
-                        verb = "contraindicates" if severity == "contraindicated" else "advises avoiding (or strictly limiting the dose of)"
+                        verb = (
+                            "contraindicates"
+                            if severity == "contraindicated"
+                            else "advises avoiding (or strictly limiting the dose of)"
+                        )
                         found.append(
                             Finding(
                                 rule_id=f"label-{owner.id}-{'contra' if severity == 'contraindicated' else 'avoid'}",
@@ -763,10 +828,18 @@ class Checker:
                                 clinical_effect=effect,
                                 management=(
                                     f"The {owner.name} label {verb} this combination: use an alternative to one of "
-                                    "the drugs" + ("." if severity == "contraindicated" else ", or follow the label's dose limit and monitor closely.")
+                                    "the drugs"
+                                    + (
+                                        "."
+                                        if severity == "contraindicated"
+                                        else ", or follow the label's dose limit and monitor closely."
+                                    )
                                 ),
                                 evidence="label",
-                                sources=(*owner.sources[:2], *(("fda:ddi-table",) if text.startswith(("cyp", "pgp")) else ())),
+                                sources=(
+                                    *owner.sources[:2],
+                                    *(("fda:ddi-table",) if text.startswith(("cyp", "pgp")) else ()),
+                                ),
                                 reviewed=owner.ingredient.reviewed,
                             )
                         )
@@ -793,7 +866,9 @@ class Checker:
                 unrecognized.append(Unrecognized(input=text, suggestions=self.suggest(text)))
                 continue
             recognized.append(
-                Recognized(input=text, id=hit.ident, name=hit.display, ingredients=list(hit.ids), matched=hit.matched)  # type: ignore[arg-type]
+                Recognized(
+                    input=text, id=hit.ident, name=hit.display, ingredients=list(hit.ids), matched=hit.matched
+                )  # type: ignore[arg-type]
             )
             for ing_id in hit.ids:
                 inputs_of.setdefault(ing_id, []).append(text)
@@ -829,7 +904,9 @@ class Checker:
             confidence=round(len(recognized) / total, 2) if total else 0.0,
             knowledge_version=self.version,
             abstained=not recognized,
-            abstain_reason=None if recognized else "None of the medications was recognised; nothing was checked.",
+            abstain_reason=None
+            if recognized
+            else "None of the medications was recognised; nothing was checked.",
         )
 
     # --- pieces of a check ---------------------------------------------------------------------------------
@@ -839,7 +916,11 @@ class Checker:
 
     def _add_interaction(self, out: _Output, finding: Finding, inputs_of: Mapping[str, list[str]]) -> None:
         pa, pb = self.knowledge.profiles[finding.a], self.knowledge.profiles[finding.b]
-        values = {"a": pa.name, "b": pb.name, "a_effect": pa.ingredient.exposure_effect or "more dose-related side effects."}
+        values = {
+            "a": pa.name,
+            "b": pb.name,
+            "a_effect": pa.ingredient.exposure_effect or "more dose-related side effects.",
+        }
         out.interactions.append(
             Interaction(
                 drugs=[pa.name, pb.name],
@@ -887,7 +968,9 @@ class Checker:
         )
         out.sources.update(dict.fromkeys(sources))
 
-    def _groups(self, out: _Output, ids: Sequence[str], inputs_of: Mapping[str, list[str]], floor: int) -> None:
+    def _groups(
+        self, out: _Output, ids: Sequence[str], inputs_of: Mapping[str, list[str]], floor: int
+    ) -> None:
         profiles = [self.knowledge.profiles[i] for i in ids]
         for rule in self.knowledge.group_rules:
             if SEVERITY_RANK[rule.severity] < floor:
@@ -914,7 +997,9 @@ class Checker:
             )
             out.sources.update(dict.fromkeys(rule.sources))
 
-    def _duplicates(self, out: _Output, recognized: Sequence[Recognized], inputs_of: Mapping[str, list[str]]) -> None:
+    def _duplicates(
+        self, out: _Output, recognized: Sequence[Recognized], inputs_of: Mapping[str, list[str]]
+    ) -> None:
         for ing_id, inputs in inputs_of.items():
             if len(inputs) > 1:
                 name = self.knowledge.profiles[ing_id].name
@@ -930,7 +1015,9 @@ class Checker:
                 )
         by_class: dict[str, list[str]] = {}
         for ing_id in inputs_of:
-            for cls in self.knowledge.profiles[ing_id].duplicate_classes[:1]:  # its most specific duplicate class
+            for cls in self.knowledge.profiles[ing_id].duplicate_classes[
+                :1
+            ]:  # its most specific duplicate class
                 by_class.setdefault(cls, []).append(ing_id)
         for cls, members in by_class.items():
             if len(members) > 1:
@@ -981,30 +1068,96 @@ class Checker:
             for note, sources in profile.conditions:
                 if note.condition in conditions:
                     kind = "renal" if note.condition == "renal-impairment" else "condition"
-                    self._warn(out, kind, note.severity, [ing_id], f"{profile.name} and {knowledge.conditions[note.condition].name.lower()}: {note.advice}", note.advice, sources, f"condition-{note.condition}")
+                    self._warn(
+                        out,
+                        kind,
+                        note.severity,
+                        [ing_id],
+                        f"{profile.name} and {knowledge.conditions[note.condition].name.lower()}: {note.advice}",
+                        note.advice,
+                        sources,
+                        f"condition-{note.condition}",
+                    )
             if profile.hepatic and "hepatic-impairment" in conditions:
                 note, sources = profile.hepatic
-                self._warn(out, "hepatic", note.severity, [ing_id], f"{profile.name} in liver disease: {note.advice}", note.advice, sources, "hepatic")
+                self._warn(
+                    out,
+                    "hepatic",
+                    note.severity,
+                    [ing_id],
+                    f"{profile.name} in liver disease: {note.advice}",
+                    note.advice,
+                    sources,
+                    "hepatic",
+                )
             if profile.renal and patient.egfr is not None and patient.egfr < profile.renal[0].egfr_below:
                 note, sources = profile.renal
-                self._warn(out, "renal", note.severity, [ing_id], f"{profile.name} with eGFR {patient.egfr:g} (below {note.egfr_below}): {note.advice}", note.advice, sources, "renal-egfr")
+                self._warn(
+                    out,
+                    "renal",
+                    note.severity,
+                    [ing_id],
+                    f"{profile.name} with eGFR {patient.egfr:g} (below {note.egfr_below}): {note.advice}",
+                    note.advice,
+                    sources,
+                    "renal-egfr",
+                )
             elif profile.renal and patient.egfr is None and "renal-impairment" in conditions:
                 note, sources = profile.renal
-                self._warn(out, "renal", "moderate", [ing_id], f"{profile.name} in kidney disease: {note.advice}", "Check the eGFR and adjust as advised.", sources, "renal-condition")
+                self._warn(
+                    out,
+                    "renal",
+                    "moderate",
+                    [ing_id],
+                    f"{profile.name} in kidney disease: {note.advice}",
+                    "Check the eGFR and adjust as advised.",
+                    sources,
+                    "renal-condition",
+                )
             if patient.pregnant and profile.pregnancy:
                 level, advice, sources = profile.pregnancy
-                self._warn(out, "pregnancy", SEVERITY_FOR_PREGNANCY[level], [ing_id], f"{profile.name} in pregnancy: {advice}", advice or "Review the need in pregnancy.", sources, f"pregnancy-{level}")
+                self._warn(
+                    out,
+                    "pregnancy",
+                    SEVERITY_FOR_PREGNANCY[level],
+                    [ing_id],
+                    f"{profile.name} in pregnancy: {advice}",
+                    advice or "Review the need in pregnancy.",
+                    sources,
+                    f"pregnancy-{level}",
+                )
             if patient.age is not None:
                 if profile.min_age and patient.age < profile.min_age[0]:
                     limit, advice, sources = profile.min_age
-                    self._warn(out, "age", "major", [ing_id], f"{profile.name} under {limit} years: {advice}", advice or f"Not for people under {limit}.", sources, "age-minimum")
+                    self._warn(
+                        out,
+                        "age",
+                        "major",
+                        [ing_id],
+                        f"{profile.name} under {limit} years: {advice}",
+                        advice or f"Not for people under {limit}.",
+                        sources,
+                        "age-minimum",
+                    )
                 if profile.elderly and patient.age >= 65:
                     advice, sources = profile.elderly
-                    self._warn(out, "age", "moderate", [ing_id], f"{profile.name} at 65 or over: {advice}", advice, sources, "age-older-adult", evidence="guideline")
+                    self._warn(
+                        out,
+                        "age",
+                        "moderate",
+                        [ing_id],
+                        f"{profile.name} at 65 or over: {advice}",
+                        advice,
+                        sources,
+                        "age-older-adult",
+                        evidence="guideline",
+                    )
         self._allergies(out, ids, patient.allergies, unknown)
         return unknown
 
-    def _allergies(self, out: _Output, ids: Sequence[str], allergies: Sequence[str], unknown: list[str]) -> None:
+    def _allergies(
+        self, out: _Output, ids: Sequence[str], allergies: Sequence[str], unknown: list[str]
+    ) -> None:
         knowledge = self.knowledge
         for text in allergies:
             classes = knowledge.allergy_ids(text)
@@ -1018,25 +1171,61 @@ class Checker:
             for ing_id in ids:
                 profile = knowledge.profiles[ing_id]
                 if ing_id in drug_ids:
-                    self._warn(out, "allergy", "contraindicated", [ing_id], f"Recorded allergy to {text}: {profile.name} is the same medicine.", "Do not give; choose an alternative from another class.", profile.sources[:1], "allergy-same-drug")
+                    self._warn(
+                        out,
+                        "allergy",
+                        "contraindicated",
+                        [ing_id],
+                        f"Recorded allergy to {text}: {profile.name} is the same medicine.",
+                        "Do not give; choose an alternative from another class.",
+                        profile.sources[:1],
+                        "allergy-same-drug",
+                    )
                     continue
                 shared = classes & profile.allergy
                 if shared:
                     names = ", ".join(knowledge.allergies[c].name.lower() for c in sorted(shared))
                     severity = "major" if shared <= {"sulfonamide-nonantibiotic"} else "contraindicated"
-                    self._warn(out, "allergy", severity, [ing_id], f"Recorded allergy to {text}: {profile.name} belongs to the same allergy class ({names}).", "Avoid unless an allergist has confirmed tolerance; choose an alternative.", ["aaaai:drug-allergy-2022"], "allergy-same-class")
+                    self._warn(
+                        out,
+                        "allergy",
+                        severity,
+                        [ing_id],
+                        f"Recorded allergy to {text}: {profile.name} belongs to the same allergy class ({names}).",
+                        "Avoid unless an allergist has confirmed tolerance; choose an alternative.",
+                        ["aaaai:drug-allergy-2022"],
+                        "allergy-same-class",
+                    )
                     continue
                 for cls in sorted(classes):
                     for target, severity, advice in knowledge.allergies[cls].cross:
                         if target in profile.allergy:
-                            self._warn(out, "allergy", severity, [ing_id], f"Recorded allergy to {text}: possible cross-sensitivity with {profile.name} ({knowledge.allergies[target].name.lower()}). {advice}", advice, knowledge.allergies[cls].sources, f"allergy-cross-{cls}-{target}")
+                            self._warn(
+                                out,
+                                "allergy",
+                                severity,
+                                [ing_id],
+                                f"Recorded allergy to {text}: possible cross-sensitivity with {profile.name} ({knowledge.allergies[target].name.lower()}). {advice}",
+                                advice,
+                                knowledge.allergies[cls].sources,
+                                f"allergy-cross-{cls}-{target}",
+                            )
                             break
 
     def _food(self, out: _Output, ids: Sequence[str]) -> None:
         for ing_id in ids:
             profile = self.knowledge.profiles[ing_id]
             for note, sources in profile.food:
-                self._warn(out, "food", note.severity, [ing_id], f"{profile.name} and {note.food.replace('-', ' ')}: {note.advice}", note.advice, sources, f"food-{note.food}")
+                self._warn(
+                    out,
+                    "food",
+                    note.severity,
+                    [ing_id],
+                    f"{profile.name} and {note.food.replace('-', ' ')}: {note.advice}",
+                    note.advice,
+                    sources,
+                    f"food-{note.food}",
+                )
 
     # --- reading -----------------------------------------------------------------------------------------
 
@@ -1060,7 +1249,9 @@ class Checker:
             if ident not in scored or scored[ident][0] < score:
                 scored[ident] = (int(score), self.knowledge.display.get(key, key), kind)
         if len(scored) < limit and len(q) >= 3:
-            for choice, score, _ in process.extract(q, self.knowledge.choices, scorer=fuzz.WRatio, limit=limit * 2, score_cutoff=75):
+            for choice, score, _ in process.extract(
+                q, self.knowledge.choices, scorer=fuzz.WRatio, limit=limit * 2, score_cutoff=75
+            ):
                 _, _, ident, _ = self.knowledge.names[choice]
                 kind = "product" if ident in self.knowledge.products else "ingredient"
                 scored.setdefault(ident, (int(score) - 50, self.knowledge.display.get(choice, choice), kind))
@@ -1073,7 +1264,9 @@ class Checker:
         if profile is None:
             return None
         ing = profile.ingredient
-        sources = list(dict.fromkeys([*ing.sources, *(s for c in profile.classes for s in knowledge.classes[c].sources)]))
+        sources = list(
+            dict.fromkeys([*ing.sources, *(s for c in profile.classes for s in knowledge.classes[c].sources)])
+        )
         return Monograph(
             id=ing.id,
             name=ing.name,
@@ -1089,7 +1282,9 @@ class Checker:
             contraindicated_with=[_describe(knowledge, s) for s, _ in profile.contra_with],
             avoid_with=[_describe(knowledge, s) for s, _ in profile.avoid_with],
             pregnancy=f"{profile.pregnancy[0]}: {profile.pregnancy[1]}" if profile.pregnancy else None,
-            renal=f"eGFR under {profile.renal[0].egfr_below}: {profile.renal[0].advice}" if profile.renal else None,
+            renal=f"eGFR under {profile.renal[0].egfr_below}: {profile.renal[0].advice}"
+            if profile.renal
+            else None,
             hepatic=profile.hepatic[0].advice if profile.hepatic else None,
             food=[f"{n.food}: {n.advice}" for n, _ in profile.food],
             reviewed=ing.reviewed,
@@ -1126,7 +1321,12 @@ def _describe(knowledge: Knowledge, selector: str) -> str:
             words.append(knowledge.classes[value].name)
         elif kind.startswith("cyp") or kind in ("pgp", "oatp"):
             target = "P-gp" if kind == "pgp" else "OATP1B1" if kind == "oatp" else kind.upper()
-            words.append(f"{_ROLE_WORDS.get(value, value)} of {target}s".replace("a strong", "strong").replace("a moderate", "moderate").replace("a weak", "weak").replace("an ", ""))
+            words.append(
+                f"{_ROLE_WORDS.get(value, value)} of {target}s".replace("a strong", "strong")
+                .replace("a moderate", "moderate")
+                .replace("a weak", "weak")
+                .replace("an ", "")
+            )
         elif kind == "qt":
             words.append(f"drugs with {value} QT risk")
         elif kind == "maoi":
@@ -1177,12 +1377,17 @@ def _strongest_per_family(found: Sequence[Finding]) -> tuple[Finding, ...]:
     best: dict[str, Finding] = {}
     for finding in found:
         held = best.get(finding.family)
-        if held is None or (SEVERITY_RANK[finding.severity], finding.priority) > (SEVERITY_RANK[held.severity], held.priority):
+        if held is None or (SEVERITY_RANK[finding.severity], finding.priority) > (
+            SEVERITY_RANK[held.severity],
+            held.priority,
+        ):
             best[finding.family] = finding
     return tuple(sorted(best.values(), key=lambda f: (-SEVERITY_RANK[f.severity], f.family)))
 
 
-def _assign(members: Sequence[tuple[frozenset[str], ...]], profiles: Sequence[Profile]) -> list[Profile] | None:
+def _assign(
+    members: Sequence[tuple[frozenset[str], ...]], profiles: Sequence[Profile]
+) -> list[Profile] | None:
     """Distinct drugs, one per member of a group rule, or None."""
 
     def walk(index: int, used: tuple[str, ...]) -> list[Profile] | None:
@@ -1196,6 +1401,69 @@ def _assign(members: Sequence[tuple[frozenset[str], ...]], profiles: Sequence[Pr
         return None
 
     return walk(0, ())
+
+
+# --- rules from tenants and other plugins ---------------------------------------------------------------------
+
+
+def selector_problem(knowledge: Knowledge, field: str, selectors: Sequence[str]) -> str | None:
+    """Why a custom rule's selectors cannot be used (naming the field), or None."""
+    for position, text in enumerate(selectors):
+        for token in text.split("+"):
+            kind, _, value = token.partition(":")
+            if kind == "drug" and value not in knowledge.ingredients:
+                return (
+                    f"{field}[{position}]: no ingredient with id {value!r} (look it up with GET /v1/drugs?q=)"
+                )
+            if kind == "class" and value not in knowledge.classes:
+                return f"{field}[{position}]: no drug class {value!r}"
+            if kind not in ("drug", "class") and token not in VOCABULARY:
+                return (
+                    f"{field}[{position}]: {token!r} is not a drug:<id>, class:<id> or known property token"
+                )
+    return None
+
+
+async def custom_rules(ctx: PluginContext) -> list[CompiledRule]:
+    """The tenant's own rules and those other plugins add for it through the `interaction_rules` hook."""
+    from lumen.plugins.interactions.repository import InteractionRuleRepository
+
+    knowledge = _packaged()
+    rules = [
+        compile_custom_rule(str(row.id), row.rule, origin="tenant", reviewed=row.created_at.date())
+        for row in await ctx.repository(InteractionRuleRepository).all()
+    ]
+    hook = getattr(ctx.hooks, "interaction_rules", None) if ctx.hooks is not None else None
+    if hook is None:
+        return rules
+    for plugin_rules in hook(tenant_id=ctx.tenant_id) or ():
+        for raw in plugin_rules or ():
+            try:
+                rule = msgspec.convert(raw, PluginRule)
+            except (msgspec.ValidationError, TypeError) as exc:
+                log.warning("interactions.plugin_rule_invalid", error=str(exc)[:200])
+                continue
+            problem = selector_problem(knowledge, "a", rule.a) or selector_problem(knowledge, "b", rule.b)
+            if problem:
+                log.warning("interactions.plugin_rule_invalid", rule_id=rule.id, error=problem)
+                continue
+            rules.append(
+                compile_custom_rule(
+                    rule.id, msgspec.to_builtins(rule), origin="plugin", reviewed=knowledge.reviewed
+                )
+            )
+    return rules
+
+
+def settings_of(ctx: PluginContext) -> InteractionsSettings:
+    return ctx.settings if isinstance(ctx.settings, InteractionsSettings) else InteractionsSettings()
+
+
+async def check_for(ctx: PluginContext, medications: Sequence[str], patient: Patient | None) -> CheckResult:
+    """A check for the caller's tenant: curated knowledge, then its own and other plugins' rules."""
+    return checker().check(
+        medications, patient, settings=settings_of(ctx), extra_rules=await custom_rules(ctx)
+    )
 
 
 # --- loading ------------------------------------------------------------------------------------------------
@@ -1212,7 +1480,9 @@ def load_knowledge(files: Mapping[str, bytes] | None = None) -> Knowledge:
 def _packaged() -> Knowledge:
     root = resources.files("lumen.plugins.interactions") / "knowledge"
     knowledge = Knowledge({name: (root / f"{name}.json").read_bytes() for name in KNOWLEDGE_FILES})
-    log.info("interactions.knowledge_loaded", version=knowledge.version, ingredients=len(knowledge.ingredients))
+    log.info(
+        "interactions.knowledge_loaded", version=knowledge.version, ingredients=len(knowledge.ingredients)
+    )
     return knowledge
 
 

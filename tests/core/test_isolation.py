@@ -62,12 +62,28 @@ async def _job_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
         await db.dispose()
 
 
+async def _interaction_rule_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    body = {
+        "a": ["drug:warfarin"],
+        "b": ["class:nsaid"],
+        "severity": "major",
+        "mechanism": "Local policy.",
+        "clinical_effect": "Bleeding.",
+        "management": "Avoid.",
+        "reference": "Formulary policy 1",
+    }
+    r = await client.post("/v1/interactions/rules", json=body, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
 FACTORIES: dict[str, Factory] = {
     "key_id": _key_of,
     "tenant_id": _tenant_of,
     "endpoint_id": _endpoint_of,
     "event_id": _event_of,
     "job_id": _job_of,
+    "rule_id": _interaction_rule_of,
 }
 # A body that passes validation, so the answer is about the object, not the input.
 BODIES: dict[tuple[str, str], object] = {}
