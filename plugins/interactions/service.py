@@ -550,19 +550,20 @@ class Knowledge:
             for name in [product.name, *product.aka, *product.brands]:
                 add(name, ids, "product", product.id, product.name)
         self.choices = list(self.display)
+        self.condition_index: dict[str, str] = {}
+        for cond in self.conditions.values():
+            for text in (cond.id, cond.name, *cond.aka):
+                self.condition_index.setdefault(fold(text), cond.id)
+        self.allergy_index: dict[str, tuple[str, ...]] = {}
+        for allergy in self.allergies.values():
+            for text in {fold(allergy.id), fold(allergy.name), *map(fold, allergy.aka)}:
+                self.allergy_index[text] = (*self.allergy_index.get(text, ()), allergy.id)
 
     def allergy_ids(self, text: str) -> set[str]:
-        folded = fold(text)
-        return {
-            a.id for a in self.allergies.values() if folded in {fold(a.id), fold(a.name), *map(fold, a.aka)}
-        }
+        return set(self.allergy_index.get(fold(text), ()))
 
     def condition_id(self, text: str) -> str | None:
-        folded = fold(text)
-        for cond in self.conditions.values():
-            if folded in {fold(cond.id), fold(cond.name), *map(fold, cond.aka)}:
-                return cond.id
-        return None
+        return self.condition_index.get(fold(text))
 
     # --- citations ------------------------------------------------------------------------------------------
 
@@ -737,6 +738,7 @@ class _Output:
     sources: dict[str, None] = field(default_factory=dict)
 
 
+_MISSING = object()
 SEVERITY_FOR_PREGNANCY = {"contraindicated": "contraindicated", "avoid": "major", "caution": "moderate"}
 
 
@@ -745,10 +747,21 @@ class Checker:
         self.knowledge = knowledge
         self.version = knowledge.version
         self._pair_cache: dict[tuple[str, str], tuple[Finding, ...]] = {}
+        self._name_cache: dict[str, Any] = {}
 
     # --- names ------------------------------------------------------------------------------------------
 
     def resolve(self, text: str) -> _Resolved | None:
+        """The ingredients a name stands for, or None. Cached: the knowledge never changes in a process."""
+        cached = self._name_cache.get(text, _MISSING)
+        if cached is _MISSING:
+            if len(self._name_cache) >= 50_000:
+                self._name_cache.clear()
+            cached = self._resolve(text)
+            self._name_cache[text] = cached
+        return None if cached is None else _Resolved(text, cached.ids, cached.matched, cached.ident, cached.display)
+
+    def _resolve(self, text: str) -> _Resolved | None:
         names = self.knowledge.names
         variants = _fold_variants(text)
         for stage in range(3):
