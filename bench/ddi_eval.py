@@ -101,7 +101,8 @@ def evaluate_groups(engine: Checker, path: Path) -> list[dict[str, Any]]:
             gid = row["group_id"]
             labels.setdefault(
                 gid,
-                f"{row['object_class'] or row['object_drug']} x {row['precipitant_class'] or row['precipitant_drug']}",
+                f"{row['object_class'] or row['object_drug']} x "
+                f"{row['precipitant_class'] or row['precipitant_drug']}",
             )
             rank, known = _worst(engine, row["object_drug"], row["precipitant_drug"])
             group = groups[gid]
@@ -109,7 +110,12 @@ def evaluate_groups(engine: Checker, path: Path) -> list[dict[str, Any]]:
             group["recognised"] += known
             group["flagged"] += rank >= MAJOR
     return [
-        {"group": gid, "label": labels[gid], **g, "share_of_recognised": _share(g["flagged"], g["recognised"])}
+        {
+            "group": gid,
+            "label": labels[gid],
+            **g,
+            "share_of_recognised": _share(g["flagged"], g["recognised"]),
+        }
         for gid, g in sorted(groups.items(), key=lambda item: int(item[0]))
     ]
 
@@ -134,7 +140,12 @@ def evaluate_negatives(engine: Checker) -> dict[str, Any]:
 def coverage(engine: Checker, files: list[Path]) -> dict[str, Any]:
     names = sorted({_name(n) for f in files for p in _pairs(f) for n in p})
     missing = [n for n in names if engine.resolve(n) is None]
-    return {"names": len(names), "recognised": len(names) - len(missing), "share": _share(len(names) - len(missing), len(names)), "missing": missing}
+    return {
+        "names": len(names),
+        "recognised": len(names) - len(missing),
+        "share": _share(len(names) - len(missing), len(names)),
+        "missing": missing,
+    }
 
 
 def main() -> int:
@@ -146,12 +157,17 @@ def main() -> int:
     quiet = evaluate_list(engine, _pairs(BENCHMARKS / "ONC_Non_Interruptive_Mapped.csv"), MAJOR)
     groups = evaluate_groups(engine, BENCHMARKS / "onc_high_priority_pairs.csv")
     negatives = evaluate_negatives(engine)
-    cover = coverage(engine, [BENCHMARKS / "ONC_High_Priority_Mapped.csv", BENCHMARKS / "ONC_Non_Interruptive_Mapped.csv"])
+    cover = coverage(
+        engine, [BENCHMARKS / "ONC_High_Priority_Mapped.csv", BENCHMARKS / "ONC_Non_Interruptive_Mapped.csv"]
+    )
 
     def goal(ok: bool) -> str:
         return "met" if ok else "NOT met"
 
-    print(f"Interaction checker evaluation (knowledge {engine.version}, {len(engine.knowledge.ingredients)} ingredients)")
+    print(
+        f"Interaction checker evaluation (knowledge {engine.version}, "
+        f"{len(engine.knowledge.ingredients)} ingredients)"
+    )
     print()
     print(f"{'measure':<44} {'pairs':>6} {'recog.':>6} {'flagged':>7} {'% recog.':>9} {'% all':>7}  goal")
     print(
@@ -166,14 +182,21 @@ def main() -> int:
     )
     print(
         f"{'negative controls: moderate or above':<44} {negatives['pairs']:>6} {negatives['pairs']:>6} "
-        f"{negatives['flagged_moderate_or_above']:>7} {negatives['share']:>8}% {negatives['share']:>6}%  <=5% "
+        f"{negatives['flagged_moderate_or_above']:>7} {negatives['share']:>8}% "
+        f"{negatives['share']:>6}%  <=5% "
         f"{goal(negatives['share'] <= 5)}"
     )
-    print(f"{'coverage of ONC drug names':<44} {cover['names']:>6} {cover['recognised']:>6} {'':>7} {cover['share']:>8}%")
+    print(
+        f"{'coverage of ONC drug names':<44} {cover['names']:>6} {cover['recognised']:>6} {'':>7} "
+        f"{cover['share']:>8}%"
+    )
     print()
     print(f"{'ONC high-priority class group':<72} {'pairs':>5} {'recog.':>6} {'flagged':>7} {'%':>6}")
     for g in groups:
-        print(f"{g['group'] + ' ' + g['label']:<72.72} {g['pairs']:>5} {g['recognised']:>6} {g['flagged']:>7} {g['share_of_recognised']:>5}%")
+        print(
+            f"{g['group'] + ' ' + g['label']:<72.72} {g['pairs']:>5} {g['recognised']:>6} {g['flagged']:>7} "
+            f"{g['share_of_recognised']:>5}%"
+        )
     if cover["missing"]:
         print(f"\nnot recognised: {', '.join(cover['missing'])}")
     if high["examples_not_flagged"]:

@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gateway import (  # noqa: E402  (the gateway benchmark's server and wrk helpers)
+from gateway import (
     HOST,
     BenchError,
     Route,
@@ -48,19 +48,64 @@ from gateway import (  # noqa: E402  (the gateway benchmark's server and wrk hel
     setup_tenant,
 )
 
-from lumen.plugins.interactions.schemas import Patient  # noqa: E402
-from lumen.plugins.interactions.service import Checker, checker  # noqa: E402
+from lumen.plugins.interactions.schemas import Patient
+from lumen.plugins.interactions.service import Checker, checker
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COMMON = [
-    "atorvastatin", "simvastatin", "amlodipine", "lisinopril", "losartan", "metformin", "omeprazole",
-    "levothyroxine", "metoprolol", "aspirin", "clopidogrel", "warfarin", "apixaban", "furosemide",
-    "hydrochlorothiazide", "spironolactone", "sertraline", "citalopram", "fluoxetine", "trazodone",
-    "gabapentin", "tramadol", "oxycodone", "paracetamol", "ibuprofen", "naproxen", "prednisone",
-    "salbutamol", "fluticasone", "montelukast", "cetirizine", "alprazolam", "zolpidem", "quetiapine",
-    "amoxicillin", "azithromycin", "ciprofloxacin", "doxycycline", "insulin glargine", "sitagliptin",
-    "empagliflozin", "tamsulosin", "finasteride", "allopurinol", "digoxin", "amiodarone", "diltiazem",
-    "carvedilol", "pantoprazole", "Zocor", "Lipitor 20 mg tablets", "Tylenol", "Bactrim DS",
+    "atorvastatin",
+    "simvastatin",
+    "amlodipine",
+    "lisinopril",
+    "losartan",
+    "metformin",
+    "omeprazole",
+    "levothyroxine",
+    "metoprolol",
+    "aspirin",
+    "clopidogrel",
+    "warfarin",
+    "apixaban",
+    "furosemide",
+    "hydrochlorothiazide",
+    "spironolactone",
+    "sertraline",
+    "citalopram",
+    "fluoxetine",
+    "trazodone",
+    "gabapentin",
+    "tramadol",
+    "oxycodone",
+    "paracetamol",
+    "ibuprofen",
+    "naproxen",
+    "prednisone",
+    "salbutamol",
+    "fluticasone",
+    "montelukast",
+    "cetirizine",
+    "alprazolam",
+    "zolpidem",
+    "quetiapine",
+    "amoxicillin",
+    "azithromycin",
+    "ciprofloxacin",
+    "doxycycline",
+    "insulin glargine",
+    "sitagliptin",
+    "empagliflozin",
+    "tamsulosin",
+    "finasteride",
+    "allopurinol",
+    "digoxin",
+    "amiodarone",
+    "diltiazem",
+    "carvedilol",
+    "pantoprazole",
+    "Zocor",
+    "Lipitor 20 mg tablets",
+    "Tylenol",
+    "Bactrim DS",
 ]
 P99_GOAL_MS = 2.0
 API_GOAL = 1000.0
@@ -91,7 +136,7 @@ end
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def in_process(engine: Checker, regimens: int, repeats: int) -> dict[str, Any]:
@@ -197,15 +242,20 @@ def main(argv: list[str] | None = None) -> int:
         f"{'':>12}  p99 <= {P99_GOAL_MS} ms {'met' if local['met'] else 'NOT met'}"
     )
     print(
-        f"{'in-process, warm, CPU time per check':<38} {local['warm_cpu_p50_ms']:>7}ms {local['warm_cpu_p99_ms']:>7}ms"
+        f"{'in-process, warm, CPU time per check':<38} {local['warm_cpu_p50_ms']:>7}ms "
+        f"{local['warm_cpu_p99_ms']:>7}ms"
         f" {'':>12}  (1-min load average {local['load_average_1min']} on {os.cpu_count()} CPUs)"
     )
-    print(f"{'in-process, first check (cold pairs)':<38} {local['cold_p50_ms']:>7}ms {local['cold_p99_ms']:>7}ms")
+    print(
+        f"{'in-process, first check (cold pairs)':<38} {local['cold_p50_ms']:>7}ms "
+        f"{local['cold_p99_ms']:>7}ms"
+    )
     if "skipped" in api:
         print(f"{'API':<38} skipped: {api['skipped']}")
     else:
+        label = f"API ({api['workers']} worker, {api['connections']} conns, {api['tenants']} tenants)"
         print(
-            f"{'API (' + str(api['workers']) + ' worker, ' + str(api['connections']) + ' conns, ' + str(api['tenants']) + ' tenants)':<38} "
+            f"{label:<38} "
             f"{api['p50_ms']:>7}ms {api['p99_ms']:>7}ms {api['checks_per_s']:>9}/s  >= {API_GOAL:.0f}/s "
             f"{'met' if api['met'] else 'NOT met'}  errors {api['errors']}"
         )

@@ -143,8 +143,8 @@ def register_knowledge() -> Sequence[KnowledgeSource]:
             name="interactions",
             version=knowledge.version,
             description=f"{len(knowledge.ingredients)} ingredients, {len(knowledge.products)} combination "
-            f"products, {len(knowledge.classes)} classes and {len(knowledge.rules) + len(knowledge.group_rules)} "
-            "interaction rules.",
+            f"products, {len(knowledge.classes)} classes and "
+            f"{len(knowledge.rules) + len(knowledge.group_rules)} interaction rules.",
             provenance=header.provenance,
             reviewed=knowledge.reviewed.isoformat(),
             entries=len(knowledge.ingredients),

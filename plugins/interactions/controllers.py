@@ -31,10 +31,10 @@ from lumen.plugins.interactions.schemas import (
     RulePage,
 )
 from lumen.plugins.interactions.service import (
-    settings_of,
     check_for,
     checker,
     selector_problem,
+    settings_of,
 )
 from lumen.plugins.sdk import Conflict, Context, NotFound, UnprocessableEntity
 

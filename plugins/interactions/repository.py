@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from lumen.plugins.interactions.models import TenantInteractionRule
 from lumen.plugins.sdk import TenantRepository
@@ -18,7 +19,7 @@ class InteractionRuleRepository(TenantRepository[TenantInteractionRule]):
 
     async def all(self) -> Sequence[TenantInteractionRule]:
         statement = self.select().order_by(self.model.created_at, self.model.id).limit(MAX_RULES_PER_TENANT)
-        return (await self.session.scalars(statement)).all()
+        return cast("Sequence[TenantInteractionRule]", (await self.session.scalars(statement)).all())
 
     async def count(self) -> int:
         return len(await self.all())

@@ -55,7 +55,7 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"\S")]
 Text = Annotated[str, msgspec.Meta(min_length=3, max_length=600)]
 # A property or selector token: "cyp3a4:inh-strong", "qt:known", "class:statin", "drug:warfarin";
 # "+" joins tokens that must all hold ("class:doac+pgp:sub").
-TOKEN = r"^[a-z0-9][a-z0-9-]*(:[a-z0-9-]+)?$"
+TOKEN = r"^[a-z0-9][a-z0-9-]*(:[a-z0-9-]+)?$"  # noqa: S105 (a pattern, not a secret)
 SELECTOR = r"^[a-z0-9][a-z0-9-]*(:[a-z0-9-]+)?(\+[a-z0-9][a-z0-9-]*(:[a-z0-9-]+)?)*$"
 Token = Annotated[str, msgspec.Meta(max_length=60, pattern=TOKEN)]
 Selector = Annotated[str, msgspec.Meta(max_length=120, pattern=SELECTOR)]
@@ -64,14 +64,10 @@ HttpsUrl = Annotated[str, msgspec.Meta(max_length=300, pattern=r"^https://[^\s/]
 Atc = Annotated[str, msgspec.Meta(pattern=r"^[A-Z][0-9]{2}[A-Z]{2}([0-9]{2})?$")]
 
 
-class _Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    pass
-
-
 # --- the knowledge files ----------------------------------------------------------------------------------
 
 
-class KnowledgeHeader(_Strict, kw_only=True):
+class KnowledgeHeader(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Every knowledge file starts with who wrote it, from what, and when it was last reviewed."""
 
     name: Name
@@ -82,14 +78,14 @@ class KnowledgeHeader(_Strict, kw_only=True):
     entries: list[dict[str, Any]]  # converted one by one, so that an error names the entry
 
 
-class SourceEntry(_Strict, kw_only=True):
+class SourceEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     id: SourceId
     publisher: Name
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     url: HttpsUrl
 
 
-class RenalNote(_Strict, kw_only=True):
+class RenalNote(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Advice below an eGFR threshold (mL/min/1.73 m²)."""
 
     egfr_below: Annotated[int, msgspec.Meta(ge=5, le=90)]
@@ -97,19 +93,19 @@ class RenalNote(_Strict, kw_only=True):
     advice: Text
 
 
-class ConditionNote(_Strict, kw_only=True):
+class ConditionNote(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     condition: Slug  # an id of conditions.json
     severity: Severity
     advice: Text
 
 
-class FoodNote(_Strict, kw_only=True):
+class FoodNote(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     food: Literal["grapefruit", "tyramine", "vitamin-k", "alcohol", "dairy-minerals", "potassium", "caffeine"]
     severity: Severity
     advice: Text
 
 
-class _Clinical(_Strict, kw_only=True):
+class _Clinical(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What an ingredient or a whole class brings to a check beyond its names (classes pass it on)."""
 
     props: list[Token] = msgspec.field(default_factory=list)
@@ -130,7 +126,7 @@ class _Clinical(_Strict, kw_only=True):
     reviewed: date
 
 
-class ClassEntry(_Clinical, kw_only=True):
+class ClassEntry(_Clinical, frozen=True, kw_only=True, forbid_unknown_fields=True):
     id: Slug
     name: Name
     parents: list[Slug] = msgspec.field(default_factory=list)
@@ -138,7 +134,7 @@ class ClassEntry(_Clinical, kw_only=True):
     duplicate: bool = False
 
 
-class Ingredient(_Clinical, kw_only=True):
+class Ingredient(_Clinical, frozen=True, kw_only=True, forbid_unknown_fields=True):
     id: Slug
     name: Name  # the US / INN name
     uk: Name | None = None  # the UK/EU name where it differs (paracetamol, salbutamol)
@@ -152,7 +148,7 @@ class Ingredient(_Clinical, kw_only=True):
     uses: Text
 
 
-class Product(_Strict, kw_only=True):
+class Product(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A combination product: its names map to every ingredient in it."""
 
     id: Slug
@@ -164,7 +160,7 @@ class Product(_Strict, kw_only=True):
     reviewed: date
 
 
-class PairRule(_Strict, kw_only=True):
+class PairRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Drug A (any of `a`) with drug B (any of `b`). Texts may name `{a}`, `{b}` and `{a_effect}` (A's
     exposure effect). Within one `family` only the strongest matching rule is reported for a pair."""
 
@@ -187,7 +183,7 @@ class PairRule(_Strict, kw_only=True):
     reviewed: date
 
 
-class GroupRule(_Strict, kw_only=True):
+class GroupRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Three or more drugs together (one per member selector list), e.g. the 'triple whammy'."""
 
     id: Slug
@@ -203,13 +199,13 @@ class GroupRule(_Strict, kw_only=True):
     reviewed: date
 
 
-class ConditionEntry(_Strict, kw_only=True):
+class ConditionEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     id: Slug
     name: Name
     aka: list[Name] = msgspec.field(default_factory=list)
 
 
-class AllergyClass(_Strict, kw_only=True):
+class AllergyClass(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An allergy class: the names a patient or record uses for it, and the classes that cross-react."""
 
     id: Slug
@@ -223,7 +219,7 @@ class AllergyClass(_Strict, kw_only=True):
 # --- settings -----------------------------------------------------------------------------------------------
 
 
-class InteractionsSettings(_Strict, kw_only=True):
+class InteractionsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What a tenant chooses (PUT /v1/plugins/interactions {"settings": {...}})."""
 
     # Interactions below this severity are left out of answers (minor ones are noise for some prescribers).
@@ -234,12 +230,12 @@ class InteractionsSettings(_Strict, kw_only=True):
     disclaimer: Annotated[str, msgspec.Meta(max_length=500)] | None = None
 
 
-# --- requests -------------------------------------------------------------------------------------------------
+# --- requests ---------------------------------------------------------------------------------------------
 
 InputName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
-class Patient(_Strict, kw_only=True):
+class Patient(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     age: Annotated[float, msgspec.Meta(ge=0, le=130)] | None = None
     sex: Literal["female", "male", "other", "unknown"] | None = None
     pregnant: bool | None = None
@@ -249,12 +245,12 @@ class Patient(_Strict, kw_only=True):
     egfr: Annotated[float, msgspec.Meta(ge=0, le=200)] | None = None
 
 
-class CheckRequest(_Strict, kw_only=True):
+class CheckRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     medications: Annotated[list[InputName], msgspec.Meta(min_length=1, max_length=MAX_MEDICATIONS)]
     patient: Patient | None = None
 
 
-class RuleIn(_Strict, kw_only=True):
+class RuleIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A tenant's own pair rule (a formulary or local-policy rule): drug or class selectors on each side."""
 
     a: Annotated[list[Selector], msgspec.Meta(min_length=1, max_length=20)]
@@ -267,13 +263,13 @@ class RuleIn(_Strict, kw_only=True):
     reference: Annotated[str, msgspec.Meta(min_length=3, max_length=300)]
 
 
-class PluginRule(RuleIn, kw_only=True):
+class PluginRule(RuleIn, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A rule another plugin returns from the `interaction_rules` hook: a RuleIn with its own id."""
 
     id: Slug
 
 
-# --- responses ------------------------------------------------------------------------------------------------
+# --- responses --------------------------------------------------------------------------------------------
 
 
 class Recognized(msgspec.Struct, kw_only=True):

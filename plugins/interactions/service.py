@@ -129,20 +129,165 @@ _DOSE = re.compile(
     r"(?:\s*/\s*\d*(?:[.,]\d+)?\s*(?:ml|h|hr|hours?|dose|actuation|spray)?)?"
 )
 _FORMS = frozenset(
-    """tablet tablets tab tabs caplet caplets capsule capsules cap caps oral solution suspension syrup
-    elixir liquid drops injection injectable infusion iv im sc cream ointment gel patch patches transdermal
-    inhaler inhalation nebuliser nebulizer spray nasal eye ear chewable dispersible effervescent soluble
-    orodispersible odt er xr xl sr cr la mr dr ec ir pr extended delayed modified prolonged immediate release
-    film coated enteric sublingual buccal lozenge powder granules sachet sachets suppository pessary vaginal
-    topical daily once twice bd od tds qds prn mg mcg ml dose doses strength generic otc rx""".split()
+    [
+        "tablet",
+        "tablets",
+        "tab",
+        "tabs",
+        "caplet",
+        "caplets",
+        "capsule",
+        "capsules",
+        "cap",
+        "caps",
+        "oral",
+        "solution",
+        "suspension",
+        "syrup",
+        "elixir",
+        "liquid",
+        "drops",
+        "injection",
+        "injectable",
+        "infusion",
+        "iv",
+        "im",
+        "sc",
+        "cream",
+        "ointment",
+        "gel",
+        "patch",
+        "patches",
+        "transdermal",
+        "inhaler",
+        "inhalation",
+        "nebuliser",
+        "nebulizer",
+        "spray",
+        "nasal",
+        "eye",
+        "ear",
+        "chewable",
+        "dispersible",
+        "effervescent",
+        "soluble",
+        "orodispersible",
+        "odt",
+        "er",
+        "xr",
+        "xl",
+        "sr",
+        "cr",
+        "la",
+        "mr",
+        "dr",
+        "ec",
+        "ir",
+        "pr",
+        "extended",
+        "delayed",
+        "modified",
+        "prolonged",
+        "immediate",
+        "release",
+        "film",
+        "coated",
+        "enteric",
+        "sublingual",
+        "buccal",
+        "lozenge",
+        "powder",
+        "granules",
+        "sachet",
+        "sachets",
+        "suppository",
+        "pessary",
+        "vaginal",
+        "topical",
+        "daily",
+        "once",
+        "twice",
+        "bd",
+        "od",
+        "tds",
+        "qds",
+        "prn",
+        "mg",
+        "mcg",
+        "ml",
+        "dose",
+        "doses",
+        "strength",
+        "generic",
+        "otc",
+        "rx",
+    ]
 )
 _SALTS = frozenset(
-    """hydrochloride hcl dihydrochloride hydrobromide hbr sodium potassium calcium magnesium besylate besilate
-    maleate mesylate mesilate succinate tartrate bitartrate citrate sulfate sulphate phosphate acetate
-    fumarate bromide chloride dihydrate monohydrate trihydrate hemihydrate anhydrous hyclate monohydrochloride
-    disodium dipotassium lactate gluconate nitrate propionate furoate dipropionate valerate decanoate
-    enanthate palmitate pamoate embonate tosylate napsylate xinafoate trometamol tromethamine lysine
-    arginine erbumine cilexetil medoxomil axetil pivoxil etexilate mofetil base free""".split()
+    [
+        "hydrochloride",
+        "hcl",
+        "dihydrochloride",
+        "hydrobromide",
+        "hbr",
+        "sodium",
+        "potassium",
+        "calcium",
+        "magnesium",
+        "besylate",
+        "besilate",
+        "maleate",
+        "mesylate",
+        "mesilate",
+        "succinate",
+        "tartrate",
+        "bitartrate",
+        "citrate",
+        "sulfate",
+        "sulphate",
+        "phosphate",
+        "acetate",
+        "fumarate",
+        "bromide",
+        "chloride",
+        "dihydrate",
+        "monohydrate",
+        "trihydrate",
+        "hemihydrate",
+        "anhydrous",
+        "hyclate",
+        "monohydrochloride",
+        "disodium",
+        "dipotassium",
+        "lactate",
+        "gluconate",
+        "nitrate",
+        "propionate",
+        "furoate",
+        "dipropionate",
+        "valerate",
+        "decanoate",
+        "enanthate",
+        "palmitate",
+        "pamoate",
+        "embonate",
+        "tosylate",
+        "napsylate",
+        "xinafoate",
+        "trometamol",
+        "tromethamine",
+        "lysine",
+        "arginine",
+        "erbumine",
+        "cilexetil",
+        "medoxomil",
+        "axetil",
+        "pivoxil",
+        "etexilate",
+        "mofetil",
+        "base",
+        "free",
+    ]
 )
 _SPLIT = re.compile(r"\s*(?:/|\+|,|;|\band\b|\bwith\b|&)\s*")
 
@@ -397,7 +542,8 @@ class Knowledge:
                     )
             for source in product.sources:
                 self._check_source(where, source)
-        for rule in [*pair_rules, *group_rules]:
+        every_rule: list[PairRule | GroupRule] = [*pair_rules, *group_rules]
+        for rule in every_rule:
             where = f"rules.json ({rule.id!r})"
             if isinstance(rule, PairRule):
                 selectors = [*rule.a, *rule.b, *rule.a_not, *rule.b_not]
@@ -476,7 +622,8 @@ class Knowledge:
                 FoodNote(
                     food="grapefruit",
                     severity="major" if contra else "moderate",
-                    advice=f"Grapefruit and its juice inhibit intestinal CYP3A4 and can raise {ing.name} levels: "
+                    advice=f"Grapefruit and its juice inhibit intestinal CYP3A4 and can raise {ing.name} "
+                    "levels: "
                     "avoid grapefruit (and Seville oranges, pomelo) while taking it.",
                 ),
                 ("fda:grapefruit",),
@@ -535,7 +682,7 @@ class Knowledge:
                 self.display.setdefault(key, text)
 
         for ing in self.ingredients.values():
-            ids = (ing.id,)
+            ids: tuple[str, ...] = (ing.id,)
             add(ing.id.replace("-", " "), ids, "id", ing.id, ing.name)
             add(ing.name, ids, "name", ing.id, ing.name)
             if ing.uk:
@@ -557,7 +704,8 @@ class Knowledge:
         self.allergy_index: dict[str, tuple[str, ...]] = {}
         for allergy in self.allergies.values():
             for text in {fold(allergy.id), fold(allergy.name), *map(fold, allergy.aka)}:
-                self.allergy_index[text] = (*self.allergy_index.get(text, ()), allergy.id)
+                held: tuple[str, ...] = self.allergy_index.get(text, ())
+                self.allergy_index[text] = (*held, allergy.id)
 
     def allergy_ids(self, text: str) -> set[str]:
         return set(self.allergy_index.get(fold(text), ()))
@@ -686,9 +834,10 @@ def _label_texts(owner: Profile, other: Profile, selector: str) -> tuple[str, st
                 f"{a} and {b} both prolong the QT interval.",
                 "QT prolongation, torsades de pointes and sudden cardiac death.",
             )
-        if kind in ("maoi", "sympathomimetic") or token == "class:maoi":
+        if kind in ("maoi", "sympathomimetic") or token == "class:maoi":  # noqa: S105
             return (
-                f"{b} inhibits monoamine oxidase and {a} raises monoamine (serotonin or noradrenaline) activity.",
+                f"{b} inhibits monoamine oxidase and {a} raises monoamine (serotonin or noradrenaline) "
+                "activity.",
                 "Serotonin syndrome or hypertensive crisis.",
             )
     # A named drug or class: say which way the pharmacokinetics go when the profiles show it.
@@ -759,7 +908,11 @@ class Checker:
                 self._name_cache.clear()
             cached = self._resolve(text)
             self._name_cache[text] = cached
-        return None if cached is None else _Resolved(text, cached.ids, cached.matched, cached.ident, cached.display)
+        return (
+            None
+            if cached is None
+            else _Resolved(text, cached.ids, cached.matched, cached.ident, cached.display)
+        )
 
     def _resolve(self, text: str) -> _Resolved | None:
         names = self.knowledge.names
@@ -823,15 +976,11 @@ class Checker:
             for severity, selectors in (("contraindicated", owner.contra_with), ("major", owner.avoid_with)):
                 for text, selector in selectors:
                     if selector <= other.tags:
+                        kind = "contra" if severity == "contraindicated" else "avoid"
                         mechanism, effect = _label_texts(owner, other, text)
-                        verb = (
-                            "contraindicates"
-                            if severity == "contraindicated"
-                            else "advises avoiding (or strictly limiting the dose of)"
-                        )
                         found.append(
                             Finding(
-                                rule_id=f"label-{owner.id}-{'contra' if severity == 'contraindicated' else 'avoid'}",
+                                rule_id=f"label-{owner.id}-{kind}",
                                 family=_label_family(owner.id, text),
                                 severity=severity,
                                 priority=2,
@@ -839,15 +988,7 @@ class Checker:
                                 b=other.id,
                                 mechanism=mechanism,
                                 clinical_effect=effect,
-                                management=(
-                                    f"The {owner.name} label {verb} this combination: use an alternative to one of "
-                                    "the drugs"
-                                    + (
-                                        "."
-                                        if severity == "contraindicated"
-                                        else ", or follow the label's dose limit and monitor closely."
-                                    )
-                                ),
+                                management=_label_management(owner, severity),
                                 evidence="label",
                                 sources=(
                                     *owner.sources[:2],
@@ -880,8 +1021,12 @@ class Checker:
                 continue
             recognized.append(
                 Recognized(
-                    input=text, id=hit.ident, name=hit.display, ingredients=list(hit.ids), matched=hit.matched
-                )  # type: ignore[arg-type]
+                    input=text,
+                    id=hit.ident,
+                    name=hit.display,
+                    ingredients=list(hit.ids),
+                    matched=hit.matched,  # type: ignore[arg-type]
+                )
             )
             for ing_id in hit.ids:
                 inputs_of.setdefault(ing_id, []).append(text)
@@ -1021,7 +1166,8 @@ class Checker:
                     "duplicate",
                     "major",
                     [ing_id],
-                    f"{name} appears in more than one of the medicines entered ({', '.join(inputs)}): the doses add up.",
+                    f"{name} appears in more than one of the medicines entered ({', '.join(inputs)}): "
+                    "the doses add up.",
                     f"Take {name} from one product only, and keep the total within its maximum daily dose.",
                     self.knowledge.profiles[ing_id].sources[:1],
                     "duplicate-ingredient",
@@ -1040,8 +1186,10 @@ class Checker:
                     "duplicate",
                     "moderate",
                     sorted(members),
-                    f"Duplicate therapy: {', '.join(self._names(sorted(members)))} are all {entry.name.lower()}.",
-                    "Check that more than one drug of this class is intended; usually one is enough and side effects add up.",
+                    f"Duplicate therapy: {', '.join(self._names(sorted(members)))} are all "
+                    f"{entry.name.lower()}.",
+                    "Check that more than one drug of this class is intended; usually one is enough and side "
+                    "effects add up.",
                     entry.sources[:1],
                     f"duplicate-class-{cls}",
                     evidence="guideline",
@@ -1056,9 +1204,10 @@ class Checker:
                 "burden",
                 "moderate",
                 contributors,
-                f"Anticholinergic burden score {total} (3 or more): higher risk of confusion, falls, constipation and "
-                "urinary retention, especially in older people.",
-                "Review whether each anticholinergic drug is needed; prefer alternatives with less anticholinergic activity.",
+                f"Anticholinergic burden score {total} (3 or more): higher risk of confusion, falls, "
+                "constipation and urinary retention, especially in older people.",
+                "Review whether each anticholinergic drug is needed; prefer alternatives with less "
+                "anticholinergic activity.",
                 ["ags:beers-2023"],
                 "anticholinergic-burden",
                 evidence="guideline",
@@ -1086,7 +1235,8 @@ class Checker:
                         kind,
                         note.severity,
                         [ing_id],
-                        f"{profile.name} and {knowledge.conditions[note.condition].name.lower()}: {note.advice}",
+                        f"{profile.name} and {knowledge.conditions[note.condition].name.lower()}: "
+                        f"{note.advice}",
                         note.advice,
                         sources,
                         f"condition-{note.condition}",
@@ -1104,25 +1254,25 @@ class Checker:
                     "hepatic",
                 )
             if profile.renal and patient.egfr is not None and patient.egfr < profile.renal[0].egfr_below:
-                note, sources = profile.renal
+                renal, sources = profile.renal
                 self._warn(
                     out,
                     "renal",
-                    note.severity,
+                    renal.severity,
                     [ing_id],
-                    f"{profile.name} with eGFR {patient.egfr:g} (below {note.egfr_below}): {note.advice}",
-                    note.advice,
+                    f"{profile.name} with eGFR {patient.egfr:g} (below {renal.egfr_below}): {renal.advice}",
+                    renal.advice,
                     sources,
                     "renal-egfr",
                 )
             elif profile.renal and patient.egfr is None and "renal-impairment" in conditions:
-                note, sources = profile.renal
+                renal, sources = profile.renal
                 self._warn(
                     out,
                     "renal",
                     "moderate",
                     [ing_id],
-                    f"{profile.name} in kidney disease: {note.advice}",
+                    f"{profile.name} in kidney disease: {renal.advice}",
                     "Check the eGFR and adjust as advised.",
                     sources,
                     "renal-condition",
@@ -1204,7 +1354,8 @@ class Checker:
                         "allergy",
                         severity,
                         [ing_id],
-                        f"Recorded allergy to {text}: {profile.name} belongs to the same allergy class ({names}).",
+                        f"Recorded allergy to {text}: {profile.name} belongs to the same allergy class "
+                        f"({names}).",
                         "Avoid unless an allergist has confirmed tolerance; choose an alternative.",
                         ["aaaai:drug-allergy-2022"],
                         "allergy-same-class",
@@ -1218,7 +1369,8 @@ class Checker:
                                 "allergy",
                                 severity,
                                 [ing_id],
-                                f"Recorded allergy to {text}: possible cross-sensitivity with {profile.name} ({knowledge.allergies[target].name.lower()}). {advice}",
+                                f"Recorded allergy to {text}: possible cross-sensitivity with {profile.name} "
+                                f"({knowledge.allergies[target].name.lower()}). {advice}",
                                 advice,
                                 knowledge.allergies[cls].sources,
                                 f"allergy-cross-{cls}-{target}",
@@ -1249,6 +1401,7 @@ class Checker:
             return []
         scored: dict[str, tuple[int, str, str]] = {}
         for key, (_, matched, ident, _) in self.knowledge.names.items():
+            score: float
             if key == q:
                 score = 100
             elif key.startswith(q):
@@ -1349,6 +1502,18 @@ def _describe(knowledge: Knowledge, selector: str) -> str:
     return " that are ".join(words)
 
 
+def _label_management(owner: Profile, severity: str) -> str:
+    if severity == "contraindicated":
+        return (
+            f"The {owner.name} label contraindicates this combination: use an alternative to one of the "
+            "drugs."
+        )
+    return (
+        f"The {owner.name} label advises avoiding (or strictly limiting the dose of) this combination: "
+        "use an alternative to one of the drugs, or follow the label's dose limit and monitor closely."
+    )
+
+
 def _fill(template: str, values: Mapping[str, str]) -> str:
     for key, value in values.items():
         template = template.replace("{" + key + "}", value)
@@ -1416,7 +1581,7 @@ def _assign(
     return walk(0, ())
 
 
-# --- rules from tenants and other plugins ---------------------------------------------------------------------
+# --- rules from tenants and other plugins ----------------------------------------------------------------
 
 
 def selector_problem(knowledge: Knowledge, field: str, selectors: Sequence[str]) -> str | None:

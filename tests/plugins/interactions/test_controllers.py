@@ -29,7 +29,9 @@ RULE = {
 }
 
 
-async def _check(client: httpx.AsyncClient, tenant: TenantHandle, meds: list[str], **extra: Any) -> dict[str, Any]:
+async def _check(
+    client: httpx.AsyncClient, tenant: TenantHandle, meds: list[str], **extra: Any
+) -> dict[str, Any]:
     r = await client.post(CHECK, json={"medications": meds, **extra}, headers=tenant.headers)
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
@@ -45,13 +47,23 @@ async def _key(client: httpx.AsyncClient, owner: TenantHandle, *scopes: str) -> 
 # --- check ------------------------------------------------------------------------------------------------
 
 
-async def test_check_reports_a_contraindicated_pair(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_check_reports_a_contraindicated_pair(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     body = await _check(client, tenant_a, ["Zocor", "Biaxin"])
     top = body["interactions"][0]
     assert top["severity"] == "contraindicated"
     assert set(top["drugs"]) == {"simvastatin", "clarithromycin"}
     assert set(top["inputs"]) == {"Zocor", "Biaxin"}
-    for field in ("mechanism", "clinical_effect", "management", "evidence", "references", "reviewed", "rule_id"):
+    for field in (
+        "mechanism",
+        "clinical_effect",
+        "management",
+        "evidence",
+        "references",
+        "reviewed",
+        "rule_id",
+    ):
         assert top[field]
     assert [r["id"] for r in body["recognized"]] == ["simvastatin", "clarithromycin"]
 
@@ -80,10 +92,21 @@ async def test_nothing_recognised_abstains(client: httpx.AsyncClient, tenant_a: 
 
 
 async def test_check_uses_patient_context(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
-    patient = {"age": 10, "pregnant": False, "egfr": 20, "conditions": ["asthma"], "allergies": ["penicillin"]}
+    patient = {
+        "age": 10,
+        "pregnant": False,
+        "egfr": 20,
+        "conditions": ["asthma"],
+        "allergies": ["penicillin"],
+    }
     body = await _check(client, tenant_a, ["aspirin", "metformin", "amoxicillin"], patient=patient)
     kinds = {(w["kind"], w["drug_ids"][0]) for w in body["warnings"]}
-    assert {("age", "aspirin"), ("renal", "metformin"), ("allergy", "amoxicillin"), ("condition", "aspirin")} <= kinds
+    assert {
+        ("age", "aspirin"),
+        ("renal", "metformin"),
+        ("allergy", "amoxicillin"),
+        ("condition", "aspirin"),
+    } <= kinds
 
 
 async def test_tenant_settings_apply(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
@@ -122,15 +145,24 @@ async def test_bad_input_is_a_4xx_naming_the_field(
     assert field in r.text
 
 
-async def test_hostile_names_are_echoed_as_unrecognised(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
-    hostile = ["'; DROP TABLE interaction_rules; --", "<img src=x onerror=alert(1)>", "アスピリン", "\u0000\u202e"]
+async def test_hostile_names_are_echoed_as_unrecognised(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    hostile = [
+        "'; DROP TABLE interaction_rules; --",
+        "<img src=x onerror=alert(1)>",
+        "アスピリン",
+        "\u0000\u202e",
+    ]
     body = await _check(client, tenant_a, [*hostile, "aspirin"])
     assert [u["input"] for u in body["unrecognized"]] == hostile
     assert (await client.get(RULES, headers=tenant_a.headers)).status_code == 200
 
 
 async def test_a_malformed_body_is_a_400(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
-    r = await client.post(CHECK, content=b"{not json", headers={**tenant_a.headers, "content-type": "application/json"})
+    r = await client.post(
+        CHECK, content=b"{not json", headers={**tenant_a.headers, "content-type": "application/json"}
+    )
     assert_problem(r, 400)
 
 
@@ -143,7 +175,9 @@ async def test_a_key_without_the_scope_is_refused(client: httpx.AsyncClient, ten
     assert_problem(await client.post(CHECK, json={"medications": ["aspirin"]}, headers=headers), 403)
 
 
-async def test_a_check_scope_key_can_check_and_search(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_a_check_scope_key_can_check_and_search(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     headers = await _key(client, tenant_a, "interactions:check")
     assert (await client.post(CHECK, json={"medications": ["aspirin"]}, headers=headers)).status_code == 200
     assert (await client.get("/v1/drugs", params={"q": "asp"}, headers=headers)).status_code == 200
@@ -167,7 +201,9 @@ async def test_second_tenant_checks_independently(
 # --- drugs ------------------------------------------------------------------------------------------------
 
 
-async def test_search_autocompletes_names_and_brands(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_search_autocompletes_names_and_brands(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     r = await client.get("/v1/drugs", params={"q": "simva", "limit": 5}, headers=tenant_a.headers)
     assert r.status_code == 200, r.text
     items = r.json()["items"]

@@ -34,13 +34,21 @@ def test_at_least_400_ingredients_with_sources_and_review_dates() -> None:
 
 def test_us_and_uk_names_and_brands_are_indexed() -> None:
     names = load_knowledge().names
-    for name, ingredient in [("paracetamol", "acetaminophen"), ("albuterol", "salbutamol"), ("glibenclamide", "glyburide"), ("pethidine", "meperidine"), ("nexium", "esomeprazole")]:
+    for name, ingredient in [
+        ("paracetamol", "acetaminophen"),
+        ("albuterol", "salbutamol"),
+        ("glibenclamide", "glyburide"),
+        ("pethidine", "meperidine"),
+        ("nexium", "esomeprazole"),
+    ]:
         assert names[name][0] == (ingredient,)
 
 
 def test_every_citation_resolves_to_an_https_page() -> None:
     knowledge = load_knowledge()
-    cited = {s for ing in knowledge.ingredients.values() for s in ing.sources} | {s for r in knowledge.rules for s in r.sources}
+    cited = {s for ing in knowledge.ingredients.values() for s in ing.sources} | {
+        s for r in knowledge.rules for s in r.sources
+    }
     for source in cited:
         assert knowledge.citation(source).url.startswith("https://"), source
 

@@ -97,7 +97,9 @@ async def test_check_service_returns_the_api_shape(
         ctx = _context(host, tenant_a, session)
         result = await ctx.service("interactions.check")(ctx, ["sertraline", "Nardil"], {"age": 40})
     assert result["interactions"][0]["severity"] == "contraindicated"
-    assert {"interactions", "warnings", "recognized", "unrecognized", "disclaimer", "citations"} <= set(result)
+    assert {"interactions", "warnings", "recognized", "unrecognized", "disclaimer", "citations"} <= set(
+        result
+    )
     assert result["knowledge_version"] == checker().version
     assert isinstance(result["interactions"][0]["reviewed"], str)  # plain JSON types
 
@@ -109,7 +111,9 @@ async def test_check_service_applies_hook_rules_for_the_tenant(
     async with db.transaction(Scope.tenant(tenant_a.id)) as session:
         ctx = _context(host, tenant_a, session)
         result = await ctx.service("interactions.check")(ctx, ["omeprazole", "atorvastatin"])
-    assert [(i["rule_id"], i["source"]) for i in result["interactions"]] == [("formulary-ppi-statin", "plugin")]
+    assert [(i["rule_id"], i["source"]) for i in result["interactions"]] == [
+        ("formulary-ppi-statin", "plugin")
+    ]
     assert tenant_a.id in Formulary.seen
 
 

@@ -281,7 +281,10 @@ def test_conditions_by_any_of_their_names(engine: Checker) -> None:
 
 
 def test_liver_disease_warns_for_hepatotoxic_drugs(engine: Checker) -> None:
-    assert _kinds(engine, ["methotrexate"], conditions=["cirrhosis"])["hepatic:methotrexate"] == "contraindicated"
+    assert (
+        _kinds(engine, ["methotrexate"], conditions=["cirrhosis"])["hepatic:methotrexate"]
+        == "contraindicated"
+    )
 
 
 def test_penicillin_allergy_blocks_penicillins_and_flags_cephalosporins(engine: Checker) -> None:
@@ -311,8 +314,16 @@ def test_unknown_conditions_and_allergies_are_reported(engine: Checker) -> None:
 
 
 def test_food_warnings(engine: Checker) -> None:
-    foods = {(w.drug_ids[0], w.rule_id) for w in engine.check(["phenelzine", "warfarin", "metronidazole", "felodipine"]).warnings}
-    assert {("phenelzine", "food-tyramine"), ("warfarin", "food-vitamin-k"), ("metronidazole", "food-alcohol"), ("felodipine", "food-grapefruit")} <= foods
+    foods = {
+        (w.drug_ids[0], w.rule_id)
+        for w in engine.check(["phenelzine", "warfarin", "metronidazole", "felodipine"]).warnings
+    }
+    assert {
+        ("phenelzine", "food-tyramine"),
+        ("warfarin", "food-vitamin-k"),
+        ("metronidazole", "food-alcohol"),
+        ("felodipine", "food-grapefruit"),
+    } <= foods
 
 
 def test_food_warnings_follow_the_tenant_setting(engine: Checker) -> None:
@@ -327,7 +338,9 @@ def test_anticholinergic_burden(engine: Checker) -> None:
 
 def test_minimum_severity_setting_hides_minor_findings(engine: Checker) -> None:
     assert engine.check(["warfarin", "paracetamol"]).interactions
-    hidden = engine.check(["warfarin", "paracetamol"], settings=InteractionsSettings(minimum_severity="moderate"))
+    hidden = engine.check(
+        ["warfarin", "paracetamol"], settings=InteractionsSettings(minimum_severity="moderate")
+    )
     assert not hidden.interactions
 
 
