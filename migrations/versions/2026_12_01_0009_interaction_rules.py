@@ -31,8 +31,9 @@ def upgrade() -> None:
         sa.Column("created_at", TS, server_default=sa.func.now(), nullable=False),
         sa.Column("updated_at", TS, server_default=sa.func.now(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_interaction_rules"),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE",
-                                name="fk_interaction_rules_tenant_id_tenants"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], ondelete="CASCADE", name="fk_interaction_rules_tenant_id_tenants"
+        ),
     )
     op.create_index("ix_interaction_rules_tenant_id", "interaction_rules", ["tenant_id"])
     for statement in enable_tenant_rls("interaction_rules"):

@@ -794,25 +794,9 @@ _ROLE_WORDS = {
 }
 
 
-def _label_family(owner: str, selector: str) -> str:
-    token = selector.split("+")[0]
-    kind, _, value = token.partition(":")
-    if kind.startswith("cyp"):
-        return f"pk-{kind}"
-    if kind in ("pgp", "oatp"):
-        return f"pk-{kind}"
-    if kind == "qt":
-        return "qt"
-    if kind in ("maoi", "sero", "sympathomimetic", "maoi-antibiotic") or token in (
-        "class:maoi",
-        "class:maob-inhibitor",
-    ):
-        return "monoamine"
-    return f"label-{owner}-{value or kind}"
-
-
-def _label_texts(owner: Profile, other: Profile, selector: str) -> tuple[str, str]:
-    """Mechanism and clinical effect for `owner`'s label contraindication/caution matched by `other`."""
+def _label_texts(owner: Profile, other: Profile, selector: str) -> tuple[str, str, str]:
+    """Mechanism family, mechanism and clinical effect for `owner`'s label contraindication or caution that
+    `other` matches. The family lets the engine keep one finding per mechanism for a pair."""
     a, b = owner.name, other.name
     effect = owner.ingredient.exposure_effect or "more dose-related adverse effects."
     for token in selector.split("+"):
@@ -822,20 +806,24 @@ def _label_texts(owner: Profile, other: Profile, selector: str) -> tuple[str, st
             words = _ROLE_WORDS.get(role, role)
             if role.startswith("ind"):
                 return (
+                    "pk",
                     f"{b} is {words} of {target}, which clears {a}; {a} levels fall.",
                     f"Loss of {a} effect (treatment failure).",
                 )
             return (
+                "pk",
                 f"{b} is {words} of {target}, which clears {a}; {a} exposure rises.",
                 f"Raised {a} levels: {effect}",
             )
         if kind == "qt":
             return (
+                "qt",
                 f"{a} and {b} both prolong the QT interval.",
                 "QT prolongation, torsades de pointes and sudden cardiac death.",
             )
-        if kind in ("maoi", "sympathomimetic") or token == "class:maoi":  # noqa: S105
+        if kind in ("maoi", "sympathomimetic", "maoi-antibiotic") or token == "class:maoi":  # noqa: S105
             return (
+                "monoamine",
                 f"{b} inhibits monoamine oxidase and {a} raises monoamine (serotonin or noradrenaline) "
                 "activity.",
                 "Serotonin syndrome or hypertensive crisis.",
@@ -845,24 +833,32 @@ def _label_texts(owner: Profile, other: Profile, selector: str) -> tuple[str, st
         if f"{enzyme}:sub" in owner.tags:
             if any(f"{enzyme}:{r}" in other.tags for r in ("inh-strong", "inh-mod", "inh")):
                 return (
+                    "pk",
                     f"{b} inhibits {enzyme.upper()}, which clears {a}; {a} exposure rises.",
                     f"Raised {a} levels: {effect}",
                 )
             if any(f"{enzyme}:{r}" in other.tags for r in ("ind-strong", "ind-mod", "ind")):
                 return (
+                    "pk",
                     f"{b} induces {enzyme.upper()}, which clears {a}; {a} levels fall.",
                     f"Loss of {a} effect.",
                 )
     if "qt:known" in owner.tags and other.tags & {"qt:known", "qt:possible"}:
-        return (f"{a} and {b} both prolong the QT interval.", "QT prolongation and torsades de pointes.")
+        return (
+            "qt",
+            f"{a} and {b} both prolong the QT interval.",
+            "QT prolongation and torsades de pointes.",
+        )
     if "nitrate" in other.tags or "nitrate" in owner.tags:
         return (
+            "hypotension",
             f"{a} and {b} both raise cyclic GMP and relax vascular smooth muscle.",
             "Severe, possibly fatal, low blood pressure.",
         )
     if "k-raising" in owner.tags and "k-raising" in other.tags:
-        return (f"{a} and {b} both raise blood potassium.", "Severe hyperkalaemia.")
+        return ("potassium", f"{a} and {b} both raise blood potassium.", "Severe hyperkalaemia.")
     return (
+        f"label-{owner.id}-{selector}",
         f"The prescribing information for {a} names {b} (or its class) as a combination to avoid.",
         f"Serious adverse effects of {a}: {effect}",
     )
@@ -932,6 +928,13 @@ class Checker:
                     if stage == 2 and matched == "name":
                         matched = "salt"
                     return _Resolved(text, ids, matched, ident, display)
+        # European INN spellings ("simvastatine", "amoxicilline"): the name without its final e.
+        for variant in variants:
+            key = _strip_salts(_strip_forms(variant))
+            if key.endswith("e") and len(key) > 6 and " " not in key:
+                hit = names.get(key[:-1])
+                if hit is not None and hit[1] in ("name", "id"):
+                    return _Resolved(text, hit[0], "misspelling", hit[2], hit[3])
         # "amlodipine/benazepril", "paracetamol + codeine": every part must be known.
         parts = [p for p in _SPLIT.split(text) if p.strip()]
         if len(parts) > 1:
@@ -977,11 +980,11 @@ class Checker:
                 for text, selector in selectors:
                     if selector <= other.tags:
                         kind = "contra" if severity == "contraindicated" else "avoid"
-                        mechanism, effect = _label_texts(owner, other, text)
+                        family, mechanism, effect = _label_texts(owner, other, text)
                         found.append(
                             Finding(
                                 rule_id=f"label-{owner.id}-{kind}",
-                                family=_label_family(owner.id, text),
+                                family=family,
                                 severity=severity,
                                 priority=2,
                                 a=owner.id,
@@ -1551,15 +1554,22 @@ def _apply(rule: CompiledRule, px: Profile, py: Profile) -> list[Finding]:
     return found
 
 
+def _mechanism_group(family: str) -> str:
+    # Every pharmacokinetic route (CYP enzymes, transporters, antibiotic effects on the INR) is one reason
+    # "levels change": one finding, the strongest, explains it for a pair.
+    return "pk" if family.startswith("pk") or family == "anticoagulation" else family
+
+
 def _strongest_per_family(found: Sequence[Finding]) -> tuple[Finding, ...]:
     best: dict[str, Finding] = {}
     for finding in found:
-        held = best.get(finding.family)
+        key = _mechanism_group(finding.family)
+        held = best.get(key)
         if held is None or (SEVERITY_RANK[finding.severity], finding.priority) > (
             SEVERITY_RANK[held.severity],
             held.priority,
         ):
-            best[finding.family] = finding
+            best[key] = finding
     return tuple(sorted(best.values(), key=lambda f: (-SEVERITY_RANK[f.severity], f.family)))
 
 

@@ -357,3 +357,14 @@ def test_lookup_normalises_a_name(engine: Checker) -> None:
     assert (found["id"], found["name"], found["uk_name"]) == ("acetaminophen", "acetaminophen", "paracetamol")
     assert engine.lookup("Bactrim") is None
     assert engine.lookup("xyzzy") is None
+
+
+def test_european_inn_spellings_are_recognised_as_misspellings(engine: Checker) -> None:
+    [hit] = engine.check(["simvastatine 40 mg"]).recognized
+    assert (hit.ingredients, hit.matched) == (["simvastatin"], "misspelling")
+
+
+def test_one_pharmacokinetic_finding_per_pair(engine: Checker) -> None:
+    # Clarithromycin raises colchicine through CYP3A4 and P-gp: one finding says so, not two.
+    result = engine.check(["colchicine", "clarithromycin"])
+    assert [i.severity for i in result.interactions] == ["major"]
