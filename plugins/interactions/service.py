@@ -85,7 +85,7 @@ VOCABULARY: frozenset[str] = frozenset(
     [f"{e}:{r}" for e in CYP_ENZYMES for r in CYP_ROLES]
     + ["pgp:sub", "pgp:inh", "pgp:ind", "oatp:sub", "oatp:inh"]
     + ["qt:known", "qt:possible", "qt:conditional", "sero:strong", "sero:weak"]
-    + ["prodrug:cyp2d6", "prodrug:cyp2c19", "acb:1", "acb:2", "acb:3", "bleed:mild", "bleed:herbal"]
+    + ["prodrug:cyp2d6", "prodrug:cyp2c19", "acb:1", "acb:2", "acb:3", "bleed:mild", "bleed:herbal", "margin:wide"]
     + [
         "nti",
         "maoi",
