@@ -239,7 +239,6 @@ class Patient(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     age: Annotated[float, msgspec.Meta(ge=0, le=130)] | None = None
     sex: Literal["female", "male", "other", "unknown"] | None = None
     pregnant: bool | None = None
-    breastfeeding: bool | None = None
     conditions: Annotated[list[InputName], msgspec.Meta(max_length=50)] = msgspec.field(default_factory=list)
     allergies: Annotated[list[InputName], msgspec.Meta(max_length=50)] = msgspec.field(default_factory=list)
     egfr: Annotated[float, msgspec.Meta(ge=0, le=200)] | None = None
