@@ -325,3 +325,24 @@ async def test_a_class_rule_matches_every_member(client: httpx.AsyncClient, tena
     assert (await client.post(RULES, json=rule, headers=tenant_a.headers)).status_code == 201
     body = await _check(client, tenant_a, ["rosuvastatin", "pantoprazole"])
     assert [i["source"] for i in body["interactions"]] == ["tenant"]
+
+
+async def test_a_huge_body_is_refused(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+    body = {"medications": ["aspirin"], "patient": {"conditions": ["x" * 200] * 50}, "pad": "y" * 20_000_000}
+    r = await client.post(CHECK, json=body, headers=tenant_a.headers)
+    assert r.status_code in (400, 413), r.text[:200]
+
+
+async def test_fifty_long_names_are_all_answered(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+    meds = [f"{'z' * 190}{i:03d}" for i in range(49)] + ["warfarin"]
+    body = await _check(client, tenant_a, meds)
+    assert len(body["unrecognized"]) == 49
+    assert [r["id"] for r in body["recognized"]] == ["warfarin"]
+
+
+@pytest.mark.parametrize("drug", ["%00", "..%2F..%2Fetc%2Fpasswd", "%F0%9F%92%8A", "a%20b"])
+async def test_odd_monograph_paths_are_404s(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, drug: str
+) -> None:
+    r = await client.get(f"/v1/drugs/{drug}", headers=tenant_a.headers)
+    assert r.status_code in (400, 404), r.text
