@@ -201,7 +201,27 @@ def through_api(args: argparse.Namespace) -> dict[str, Any]:
             wrk, port, route, script, seconds=args.seconds, connections=args.connections, threads=args.threads
         )
         script.unlink()
+        # For context: an authenticated read of the same plugin (no audit record, no transaction commit).
+        search = RESULTS / "interactions_search.lua"
+        search.write_text(
+            LUA.replace('wrk.method = "POST"', 'wrk.method = "GET"').replace("wrk.body = '%(body)s'", "")
+            % {"keys": ", ".join(f'"{k}"' for k in keys)},
+            encoding="utf-8",
+        )
+        read = run_wrk(
+            wrk,
+            port,
+            Route("search", "/v1/drugs?q=warf&limit=5"),
+            search,
+            seconds=args.seconds,
+            connections=args.connections,
+            threads=args.threads,
+        )
+        search.unlink()
         return {
+            "search_per_s": round(read.rps, 1),
+            "search_p50_ms": round(read.p50_ms, 2),
+            "search_p99_ms": round(read.p99_ms, 2),
             "workers": args.workers,
             "tenants": args.tenants,
             "connections": args.connections,
@@ -258,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{label:<38} "
             f"{api['p50_ms']:>7}ms {api['p99_ms']:>7}ms {api['checks_per_s']:>9}/s  >= {API_GOAL:.0f}/s "
             f"{'met' if api['met'] else 'NOT met'}  errors {api['errors']}"
+        )
+        print(
+            f"{'  for context: GET /v1/drugs?q= (no audit)':<38} {api['search_p50_ms']:>7}ms "
+            f"{api['search_p99_ms']:>7}ms {api['search_per_s']:>9}/s"
         )
     (RESULTS / "interactions_speed.json").write_text(json.dumps({"in_process": local, "api": api}, indent=1))
     return 0

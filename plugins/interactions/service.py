@@ -21,6 +21,7 @@ How a check works:
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import re
@@ -85,7 +86,16 @@ VOCABULARY: frozenset[str] = frozenset(
     [f"{e}:{r}" for e in CYP_ENZYMES for r in CYP_ROLES]
     + ["pgp:sub", "pgp:inh", "pgp:ind", "oatp:sub", "oatp:inh"]
     + ["qt:known", "qt:possible", "qt:conditional", "sero:strong", "sero:weak"]
-    + ["prodrug:cyp2d6", "prodrug:cyp2c19", "acb:1", "acb:2", "acb:3", "bleed:mild", "bleed:herbal", "margin:wide"]
+    + [
+        "prodrug:cyp2d6",
+        "prodrug:cyp2c19",
+        "acb:1",
+        "acb:2",
+        "acb:3",
+        "bleed:mild",
+        "bleed:herbal",
+        "margin:wide",
+    ]
     + [
         "nti",
         "maoi",
@@ -697,6 +707,8 @@ class Knowledge:
             for name in [product.name, *product.aka, *product.brands]:
                 add(name, ids, "product", product.id, product.name)
         self.choices = list(self.display)
+        self.sorted_keys = sorted(self.names)
+        self.word_index = sorted({(word, key) for key in self.names for word in key.split()})
         self.condition_index: dict[str, str] = {}
         for cond in self.conditions.values():
             for text in (cond.id, cond.name, *cond.aka):
@@ -1398,32 +1410,37 @@ class Checker:
     # --- reading -----------------------------------------------------------------------------------------
 
     def search(self, query: str, limit: int) -> list[tuple[str, str, str]]:
-        """(id, matched name, kind) best first: exact, then prefix, then word prefix, then fuzzy."""
+        """(id, matched name, kind) best first: exact, then prefix, then word prefix, then (only when nothing
+        starts with the query) fuzzy. Prefix lookups are binary searches over sorted names."""
         q = fold(query)
         if not q:
             return []
-        scored: dict[str, tuple[int, str, str]] = {}
-        for key, (_, matched, ident, _) in self.knowledge.names.items():
-            score: float
-            if key == q:
-                score = 100
-            elif key.startswith(q):
-                score = 80 - min(len(key) - len(q), 20) / 2
-            elif any(w.startswith(q) for w in key.split()):
-                score = 60
-            else:
-                continue
+        knowledge = self.knowledge
+        scored: dict[str, tuple[float, str, str]] = {}
+
+        def offer(key: str, score: float) -> None:
+            _, matched, ident, _ = knowledge.names[key]
             score += 2 if matched == "name" else 0
-            kind = "product" if ident in self.knowledge.products else "ingredient"
+            kind = "product" if ident in knowledge.products else "ingredient"
             if ident not in scored or scored[ident][0] < score:
-                scored[ident] = (int(score), self.knowledge.display.get(key, key), kind)
-        if len(scored) < limit and len(q) >= 3:
+                scored[ident] = (score, knowledge.display.get(key, key), kind)
+
+        keys = knowledge.sorted_keys
+        for key in keys[bisect.bisect_left(keys, q) :]:
+            if not key.startswith(q):
+                break
+            offer(key, 100 if key == q else 80 - min(len(key) - len(q), 20) / 2)
+        words = knowledge.word_index
+        for word, key in words[bisect.bisect_left(words, (q, "")) :]:
+            if not word.startswith(q):
+                break
+            if not key.startswith(q):
+                offer(key, 60)
+        if not scored and len(q) >= 3:
             for choice, score, _ in process.extract(
-                q, self.knowledge.choices, scorer=fuzz.WRatio, limit=limit * 2, score_cutoff=75
+                q, knowledge.choices, scorer=fuzz.QRatio, limit=limit * 2, score_cutoff=70
             ):
-                _, _, ident, _ = self.knowledge.names[choice]
-                kind = "product" if ident in self.knowledge.products else "ingredient"
-                scored.setdefault(ident, (int(score) - 50, self.knowledge.display.get(choice, choice), kind))
+                offer(choice, score - 50)
         ranked = sorted(scored.items(), key=lambda item: (-item[1][0], item[0]))
         return [(ident, matched, kind) for ident, (_, matched, kind) in ranked[:limit]]
 
