@@ -95,6 +95,7 @@ VOCABULARY: frozenset[str] = frozenset(
         "bleed:mild",
         "bleed:herbal",
         "margin:wide",
+        "binds-drugs",
     ]
     + [
         "nti",
