@@ -71,6 +71,21 @@ async def _adapter_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
     return str(r.json()["id"])
 
 
+async def _interaction_rule_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    body = {
+        "a": ["drug:warfarin"],
+        "b": ["class:nsaid"],
+        "severity": "major",
+        "mechanism": "Local policy.",
+        "clinical_effect": "Bleeding.",
+        "management": "Avoid.",
+        "reference": "Formulary policy 1",
+    }
+    r = await client.post("/v1/interactions/rules", json=body, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
 async def _interview_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
     body = {"text": "Headache since this morning.", "age": 40, "sex": "male"}
     r = await client.post("/v1/triage/interviews", json=body, headers=owner.headers)
@@ -183,6 +198,7 @@ FACTORIES: dict[str, Factory] = {
     "event_id": _event_of,
     "job_id": _job_of,
     "interview_id": _interview_of,
+    "rule_id": _interaction_rule_of,
     "signer_id": _gmp_signer_of,
     "template_id": _gmp_template_of,
     "document_id": _gmp_document_of,
