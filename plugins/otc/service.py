@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -159,10 +160,13 @@ class Recommender:
         final: list[Product] = []
         for product in kept:
             report = check(ctx, [product.ingredient, *patient.medications], _patient_for_check(patient))
+            if inspect.isawaitable(report):  # the interactions services are async (they read tenant rules)
+                report = await report
             verdict = _interaction_verdict(product, report, has_other_medicines=bool(patient.medications))
-            for name in report.get("unrecognized", []) or []:
-                if _norm(str(name)) != _norm(product.ingredient) and str(name) not in unrecognized_meds:
-                    unrecognized_meds.append(str(name))
+            for item in report.get("unrecognized", []) or []:
+                name = _input_name(item)
+                if _norm(name) != _norm(product.ingredient) and name not in unrecognized_meds:
+                    unrecognized_meds.append(name)
             if isinstance(verdict, Excluded):
                 excluded.append(verdict)
             else:
@@ -301,10 +305,15 @@ def _mentions(entry: Mapping[str, Any], ingredient: str) -> bool:
     return any(target == v or target in v or (len(v) > 3 and v in target) for v in values)
 
 
+def _input_name(item: Any) -> str:
+    """An `unrecognized` entry of the interactions report: {input, suggestions}, or a bare name."""
+    return str(item.get("input", "")) if isinstance(item, Mapping) else str(item)
+
+
 def _interaction_verdict(
     product: Product, report: Mapping[str, Any], *, has_other_medicines: bool
 ) -> Excluded | list[str]:
-    unrecognized = {_norm(str(n)) for n in report.get("unrecognized", []) or []}
+    unrecognized = {_norm(_input_name(n)) for n in report.get("unrecognized", []) or []}
     if _norm(product.ingredient) in unrecognized and has_other_medicines:
         return Excluded(
             id=product.id,
