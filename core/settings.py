@@ -80,6 +80,11 @@ class JobSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     poll_seconds: float = 0.05
     # A job running longer is cancelled; a job whose worker died is picked up again this + 10 s later.
     job_timeout_seconds: int = 60
+    # On SIGTERM a worker takes no new job and waits this long for the jobs in hand before cancelling them
+    # (arq runs a cancelled job again). Keep it below the orchestrator's kill deadline (Kubernetes: 30 s).
+    shutdown_grace_seconds: Annotated[int, msgspec.Meta(ge=0)] = 25
+    # How often a polling worker refreshes its heartbeat key in Redis (read by the container health check).
+    health_check_seconds: Annotated[int, msgspec.Meta(ge=1)] = 10
 
 
 Share = Annotated[float, msgspec.Meta(gt=0, le=1)]
