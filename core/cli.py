@@ -184,6 +184,23 @@ async def _noop(_: Settings) -> None:
     return None
 
 
+@main.group("settings")
+def settings_group() -> None:
+    """The LUMEN_* settings."""
+
+
+@settings_group.command("docs")
+@click.option("--write", is_flag=True, help="Write docs/configuration.md (run from the repository root).")
+@click.option("--check", is_flag=True, help="Exit 1 if docs/configuration.md differs from the settings tree.")
+def settings_docs(write: bool, check: bool) -> None:
+    """Print the configuration reference generated from the settings tree (docs/configuration.md)."""
+    from lumen.core.settings_docs import main as docs_main
+
+    code = docs_main(["--write"] if write else ["--check"] if check else [])
+    if code:
+        sys.exit(code)
+
+
 @main.group()
 def tenants() -> None:
     """Create and list tenants (the platform operator's work)."""

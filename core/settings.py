@@ -37,20 +37,28 @@ class DatabaseSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     url: str | None = None
     # The owner's URL, used only to run migrations and provision roles. Defaults to `url`.
     owner_url: str | None = None
+    # Connections each API process keeps open. Summed over every process of every replica (with
+    # max_overflow) it must stay below PostgreSQL's max_connections, or the pooler's (docs/scaling.md).
     pool_size: int = 10
+    # How many more a process may open under a burst; they are closed again when returned.
     max_overflow: int = 10
     # Name of the application role that the owner provisions for the embedded server.
     app_role: str = "lumen_app"
+    # Log every SQL statement (development only: statements may carry identifiers).
     echo: bool = False
 
 
 class RedisSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    url: str | None = None  # None: start the embedded redis-server
+    # redis:// or rediss:// (or unix://). None: start the embedded redis-server.
+    url: str | None = None
 
 
 class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Address `lumen serve` listens on (0.0.0.0 in a container).
     host: str = "127.0.0.1"
+    # TCP port `lumen serve` listens on.
     port: int = 8000
+    # API worker processes (granian) per `lumen serve`: about one per core of the replica.
     workers: int = 1
     # JSON bodies above this are refused with 413; upload routes set their own larger limit.
     max_body_bytes: int = 1_048_576
@@ -64,6 +72,7 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class WebhookSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Development and tests only: allow http:// and loopback/private addresses (never in production).
     allow_private: bool = False
+    # One delivery attempt's budget (connect + response).
     timeout_seconds: float = 15.0
     # The Standard Webhooks schedule: now, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
     retry_schedule_seconds: list[float] = msgspec.field(
@@ -76,7 +85,9 @@ class WebhookSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class JobSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Run a worker beside `lumen serve` (a single command gives a complete system).
     embedded_worker: bool = True
+    # Jobs one worker process runs at once (each holds a database connection while it runs).
     max_jobs: int = 20
+    # How often an idle worker looks for due jobs in Redis.
     poll_seconds: float = 0.05
     # A job running longer is cancelled; a job whose worker died is picked up again this + 10 s later.
     job_timeout_seconds: int = 60
@@ -105,11 +116,15 @@ class LimitsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # auto: readable colours on a terminal, JSON otherwise (containers, files, CI).
     format: Literal["auto", "json", "console"] = "auto"
+    # The least severe event written.
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # production refuses unsafe conveniences; test is what the test suite runs with.
     environment: Literal["development", "test", "production"] = "development"
+    # Embedded PostgreSQL and Redis data, generated keys (unused by a production replica, whose URLs and
+    # keys are all set).
     data_dir: str = ""
     # Taken as given when set; otherwise generated on first start and written 0600 into the data dir.
     platform_key: str | None = None
@@ -125,11 +140,15 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     jobs: JobSettings = msgspec.field(default_factory=JobSettings)
-    # Later issues: production servers behind the shared interfaces. Unset means the embedded default.
     # The operator's allow-list of installed plugins to load (LUMEN_PLUGINS=a,b); empty loads them all.
     plugins: list[str] = msgspec.field(default_factory=list)
+    # Production servers behind the shared interfaces. Unset means the embedded default.
+    # OpenAI-compatible generation servers (vLLM with --enable-lora), one URL per replica; empty: Lumen's
+    # own CPU engine.
     inference_urls: list[str] = msgspec.field(default_factory=list)
+    # A Weaviate cluster for retrieval (native multi-tenancy); unset: pgvector in PostgreSQL.
     weaviate_url: str | None = None
+    # An OPA server (the sidecar) loaded with Lumen's policy bundle; unset: the same Rego in-process.
     opa_url: str | None = None
 
     def __post_init__(self) -> None:
