@@ -527,7 +527,12 @@ def per_tenant_cost(
             await eng.dispose()
 
     r = redis_sync.Redis.from_url(redis_url)
-    db_before, redis_before = asyncio.run(db_size()), int(r.info("memory")["used_memory"])
+
+    def redis_bytes() -> int:
+        # The keys' own footprint (MEMORY USAGE), not used_memory, which moves with buffers and fragmentation.
+        return sum(int(r.memory_usage(key) or 0) for key in r.scan_iter(count=1000))
+
+    db_before, redis_before = asyncio.run(db_size()), redis_bytes()
     keys_before = int(r.dbsize())
     started = time.monotonic()
     with httpx.Client(base_url=base, timeout=30) as http:
@@ -536,7 +541,7 @@ def per_tenant_cost(
             for _ in range(5):  # limiter state, usage counters, key cache: what an active tenant leaves
                 http.get(f"/v1/keys/{t['key_id']}", headers={"Authorization": f"Bearer {t['key']}"})
     elapsed = time.monotonic() - started
-    db_after, redis_after = asyncio.run(db_size()), int(r.info("memory")["used_memory"])
+    db_after, redis_after = asyncio.run(db_size()), redis_bytes()
     keys_after = int(r.dbsize())
     r.close()
     return {
@@ -636,7 +641,16 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def model_rps(p: Point, cpus: int) -> float:
+    """What these CPU costs give on an otherwise idle machine: each API process (one granian worker) can use
+    at most one core, and all tiers together at most every core (the load generator excluded)."""
+    c = p.cpu_ms_per_request
+    server_ms = sum(v for k, v in c.items() if k != "wrk")
+    return min(p.processes * 1000 / c["api"], cpus * 1000 / server_ms)
+
+
 def report(results: dict[str, Any]) -> str:
+    cpus = int(results["machine"]["cpus"])
     out = []
     pts: list[Point] = results["throughput"]
     base_rps = pts[0].rps
@@ -654,6 +668,8 @@ def report(results: dict[str, Any]) -> str:
             "haproxy ms/req",
             "wrk ms/req",
             "CPUs busy (ours)",
+            "req/s per CPU used",
+            "idle-machine model req/s",
         ]
     ]
     for p in pts:
@@ -672,6 +688,8 @@ def report(results: dict[str, Any]) -> str:
                 f"{c['haproxy']:.2f}",
                 f"{c['wrk']:.2f}",
                 f"{p.machine_busy:.0%} ({p.ours_busy:.0%})",
+                f"{p.rps / max(p.ours_busy * cpus, 1e-9):,.0f}",
+                f"{model_rps(p, cpus):,.0f}",
             ]
         )
     out.append(

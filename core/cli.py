@@ -131,7 +131,7 @@ def serve(host: str | None, port: int | None, workers: int | None, data_dir: str
             workers_kill_timeout=10,
         ).serve()
         if worker is not None:
-            worker.terminate()  # arq takes no new job and finishes those in hand (jobs.shutdown_grace_seconds)
+            worker.terminate()  # arq takes no new job, finishes those in hand (jobs.shutdown_grace_seconds)
             try:
                 worker.wait(resolved.jobs.shutdown_grace_seconds + 5)
             except subprocess.TimeoutExpired:

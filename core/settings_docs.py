@@ -101,9 +101,7 @@ def _type_name(t: mi.Type) -> str:
     if isinstance(t, mi.IntType | mi.FloatType):
         base = "integer" if isinstance(t, mi.IntType) else "number"
         bounds = [
-            f"{op} {v}"
-            for op, v in (("≥", t.ge), (">", t.gt), ("≤", t.le), ("<", t.lt))
-            if v is not None
+            f"{op} {v}" for op, v in (("≥", t.ge), (">", t.gt), ("≤", t.le), ("<", t.lt)) if v is not None
         ]
         return f"{base} ({', '.join(bounds)})" if bounds else base
     if isinstance(t, mi.BoolType):
@@ -116,8 +114,8 @@ def _type_name(t: mi.Type) -> str:
 def _default(field: mi.Field, path: str) -> str:
     if path == "data_dir":
         return "the user data dir (e.g. `~/.local/share/lumen`)"
-    value: Any = field.default if field.default is not mi.NODEFAULT else None
-    if field.default_factory is not mi.NODEFAULT:
+    value: Any = field.default if field.default is not msgspec.NODEFAULT else None
+    if field.default_factory is not msgspec.NODEFAULT:
         value = field.default_factory()
     if value is None:
         return "unset"
@@ -178,7 +176,9 @@ def render() -> str:
                 name += f"<br>or `{row.alias}`"
             if row.path in PRODUCTION:
                 name += "<br>**production**"
-            description = row.description or "(undocumented: add a comment above the field in core/settings.py)"
+            description = (
+                row.description or "(undocumented: add a comment above the field in core/settings.py)"
+            )
             out.append(f"| {name} | {_escape(row.type)} | {_escape(row.default)} | {_escape(description)} |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -67,7 +67,7 @@ KERNEL_ACTIONS: dict[str, ActionSpec] = {
         description="Read the tenant's policy data.", scopes=("policy:read",), access="read"
     ),
     "policy.update": ActionSpec(description="Change the tenant's policy data."),
-    # OPA sidecars pull the bundle built from the installed policies (deploy/: services.lumen in OPA's config).
+    # OPA sidecars pull the bundle of the installed policies (deploy/: services.lumen in OPA's config).
     "policy.bundle.read": ActionSpec(
         description="Download the OPA bundle of the installed policies.", platform=True, access="read"
     ),

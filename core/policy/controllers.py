@@ -17,8 +17,8 @@ from lumen.core.http.dependencies import Caller, DbSession
 from lumen.core.http.errors import UnprocessableEntity
 from lumen.core.policy.actions import ActionSpec
 from lumen.core.policy.bundle import build_bundle
-from lumen.core.policy.policy_set import PolicySet
 from lumen.core.policy.models import TenantPolicyVersion
+from lumen.core.policy.policy_set import PolicySet
 from lumen.core.tenancy.invalidation import forget_tenant_after_commit
 
 __all__ = ["PolicyBundleController", "TenantPolicyController", "TenantPolicyData"]

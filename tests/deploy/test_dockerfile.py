@@ -1,4 +1,4 @@
-"""deploy/docker/Dockerfile, read with dockerfile-parse (no Docker engine runs here): what every image must be."""
+"""deploy/docker/Dockerfile, read with dockerfile-parse (no Docker engine here): what every image must be."""
 
 from __future__ import annotations
 
@@ -87,7 +87,9 @@ def test_the_runtime_stages_carry_no_compiler_or_source_tree(target: str) -> Non
 
 def test_torch_is_the_pinned_cpu_wheel() -> None:
     stages = _stages()
-    copied = [i["value"] for i in stages["inference"] if i["instruction"] == "COPY" and "--from=" in i["value"]]
+    copied = [
+        i["value"] for i in stages["inference"] if i["instruction"] == "COPY" and "--from=" in i["value"]
+    ]
     source = copied[0].split("--from=")[1].split()[0]  # the stage whose virtualenv the engine image takes
     runs = [i["value"] for i in _chain(stages, source) if i["instruction"] == "RUN"]
     torch = [r for r in runs if "torch" in r]

@@ -76,7 +76,9 @@ def test_the_validator_catches_a_misspelt_field(rendered: tuple[str, Objects]) -
 
 def test_everything_lands_in_the_overlays_namespace(rendered: tuple[str, Objects]) -> None:
     _, objects = rendered
-    namespace = _one(objects, "Namespace", next(o for o in objects if o["kind"] == "Namespace")["metadata"]["name"])
+    namespace = _one(
+        objects, "Namespace", next(o for o in objects if o["kind"] == "Namespace")["metadata"]["name"]
+    )
     for obj in objects:
         if obj["kind"] != "Namespace":
             assert obj["metadata"].get("namespace") == namespace["metadata"]["name"], obj["metadata"]["name"]

@@ -74,9 +74,12 @@ def violations(source: str) -> list[str]:
         line = f"line {node.lineno}: op.{op}"
         if op in BREAKING_OPS:
             found.append(f"{line} removes what the running release uses")
-        elif op == "alter_column" and ({"new_column_name", "type_"} & set(kw) or (
-            isinstance(kw.get("nullable"), ast.Constant) and kw["nullable"].value is False  # type: ignore[attr-defined]
-        )):
+        elif op == "alter_column" and (
+            {"new_column_name", "type_"} & set(kw)
+            or (
+                isinstance(kw.get("nullable"), ast.Constant) and kw["nullable"].value is False  # type: ignore[attr-defined]
+            )
+        ):
             found.append(f"{line} renames, retypes or tightens a column in place")
         elif op == "add_column":
             column = node.args[1] if len(node.args) > 1 else None
@@ -93,7 +96,11 @@ def violations(source: str) -> list[str]:
                     found.append(f"{line} indexes an existing table without CONCURRENTLY (locks writes)")
         elif op == "execute" and node.args:
             sql = node.args[0]
-            if isinstance(sql, ast.Constant) and isinstance(sql.value, str) and BREAKING_SQL.search(sql.value):
+            if (
+                isinstance(sql, ast.Constant)
+                and isinstance(sql.value, str)
+                and BREAKING_SQL.search(sql.value)
+            ):
                 found.append(f"line {node.lineno}: SQL that drops, renames or tightens: {sql.value[:60]!r}")
     return found
 

@@ -14,7 +14,9 @@ from tests.conftest import TenantHandle, assert_problem, platform_headers
 BUNDLE = "/v1/platform/policy/bundle"
 
 
-async def test_the_platform_gets_the_bundle_of_the_installed_policies(client: httpx.AsyncClient, app: object) -> None:
+async def test_the_platform_gets_the_bundle_of_the_installed_policies(
+    client: httpx.AsyncClient, app: object
+) -> None:
     r = await client.get(BUNDLE, headers=platform_headers())
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/gzip")
@@ -33,7 +35,9 @@ async def test_an_unchanged_bundle_is_a_304(client: httpx.AsyncClient) -> None:
     assert stale.status_code == 200
 
 
-async def test_a_tenant_key_cannot_download_the_bundle(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_a_tenant_key_cannot_download_the_bundle(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     r = await client.get(BUNDLE, headers=tenant_a.headers)
     assert_problem(r, 403, "platform-key-required")
 
