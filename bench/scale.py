@@ -62,10 +62,26 @@ import psutil
 
 HOST = "127.0.0.1"  # loopback only, always
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-WRK_SCRIPT = """
+READ_PRELUDE = """
 wrk.method = "GET"
 wrk.headers["Authorization"] = "Bearer %(key)s"
 wrk.headers["Accept"] = "application/json"
+"""
+# Writes rotate over many tenants' keys: each tenant's audit chain serialises that tenant's writes, so one
+# tenant alone would measure its chain's lock rather than the system.
+WRITE_PRELUDE = """
+local keys = {%(keys)s}
+local n = 0
+request = function()
+  n = n + 1
+  local headers = {}
+  headers["Authorization"] = "Bearer " .. keys[(n %% #keys) + 1]
+  headers["Content-Type"] = "application/json"
+  return wrk.format("POST", "/v1/keys", headers, '{"name":"bench-write","scopes":["keys:read"]}')
+end
+"""
+WRK_SCRIPT = """
+%(prelude)s
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -278,10 +294,17 @@ class Point:
 
 
 def run_wrk(
-    port: int, path: str, key: str, seconds: float, connections: int, directory: Path
+    port: int,
+    path: str,
+    key: str,
+    seconds: float,
+    connections: int,
+    directory: Path,
+    *,
+    prelude: str | None = None,
 ) -> dict[str, Any]:
     script = directory / "wrk.lua"
-    script.write_text(WRK_SCRIPT % {"key": key})
+    script.write_text(WRK_SCRIPT % {"prelude": prelude or READ_PRELUDE % {"key": key}})
     done = subprocess.run(
         [
             "wrk",
@@ -313,10 +336,12 @@ def measure_point(
     data_dir: Path,
     directory: Path,
     n: int,
+    prelude: str | None = None,
 ) -> Point:
     path = f"/v1/keys/{tenant['key_id']}"
     lb.start(apis[:n])
-    run_wrk(lb.port, path, tenant["key"], args.warmup, args.connections, directory)  # warm caches, pools
+    # Warm caches and pools.
+    run_wrk(lb.port, path, tenant["key"], args.warmup, args.connections, directory, prelude=prelude)
     services = service_roots(data_dir)
     groups = {
         "api": {a.proc.pid for a in apis[:n] if a.proc is not None},
@@ -327,7 +352,9 @@ def measure_point(
     before = {g: cpu_seconds(p) for g, p in groups.items()}
     wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     machine_before = psutil.cpu_times()
-    result = run_wrk(lb.port, path, tenant["key"], args.duration, args.connections, directory)
+    result = run_wrk(
+        lb.port, path, tenant["key"], args.duration, args.connections, directory, prelude=prelude
+    )
     machine_after = psutil.cpu_times()
     wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     after = {g: cpu_seconds(p) for g, p in groups.items()}
@@ -505,6 +532,68 @@ async def kill_and_restart(
     }
 
 
+# --- 1b. the write path ---------------------------------------------------------------------------------
+
+
+def database_bytes(owner_url: str) -> int:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from lumen.core.db.session import async_url
+
+    async def size() -> int:
+        engine = create_async_engine(async_url(owner_url))
+        try:
+            async with engine.connect() as conn:
+                return int(await conn.scalar(text("SELECT pg_database_size(current_database())")) or 0)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(size())
+
+
+def write_path(
+    apis: list[ApiProcess],
+    lb: LoadBalancer,
+    args: argparse.Namespace,
+    data_dir: Path,
+    directory: Path,
+    owner_url: str,
+    platform_key: str,
+) -> dict[str, Any]:
+    """POST /v1/keys over every process, rotating over many tenants: a state change with its audit record
+    (hash chain), its webhook event in the outbox, in one transaction."""
+    base = f"http://{HOST}:{lb.port}"
+    lb.start(apis)
+    tenants = [make_tenant(base, platform_key) for _ in range(args.write_tenants)]
+    keys = ",".join(f'"{t["key"]}"' for t in tenants)
+    before = database_bytes(owner_url)
+    point = measure_point(
+        apis, lb, tenants[0], args, data_dir, directory, len(apis), WRITE_PRELUDE % {"keys": keys}
+    )
+    after = database_bytes(owner_url)
+    # The warm-up wrote too: count every key the benchmark created.
+    created = 0
+    with httpx.Client(base_url=base, timeout=30) as http:
+        for t in tenants:
+            cursor = None
+            while True:
+                params: dict[str, Any] = {"limit": 200} | ({"cursor": cursor} if cursor else {})
+                page = http.get(
+                    "/v1/keys", params=params, headers={"Authorization": f"Bearer {t['key']}"}
+                ).json()
+                created += sum(1 for k in page["items"] if k["name"] == "bench-write")
+                cursor = page.get("next_cursor")
+                if not cursor:
+                    break
+    return {
+        "point": point.__dict__,
+        "tenants": len(tenants),
+        "writes_committed": created,
+        "postgres_bytes_per_write": (after - before) / max(1, created),
+    }
+
+
 # --- 5. per-tenant cost ---------------------------------------------------------------------------------
 
 
@@ -512,19 +601,9 @@ def per_tenant_cost(
     base: str, platform_key: str, owner_url: str, redis_url: str, tenants: int
 ) -> dict[str, Any]:
     import redis as redis_sync
-    from sqlalchemy import text
 
-    async def db_size() -> int:
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        from lumen.core.db.session import async_url
-
-        eng = create_async_engine(async_url(owner_url))
-        try:
-            async with eng.connect() as conn:
-                return int(await conn.scalar(text("SELECT pg_database_size(current_database())")) or 0)
-        finally:
-            await eng.dispose()
+    def db_size() -> int:
+        return database_bytes(owner_url)
 
     r = redis_sync.Redis.from_url(redis_url)
 
@@ -532,7 +611,7 @@ def per_tenant_cost(
         # The keys' own footprint (MEMORY USAGE), not used_memory, which moves with buffers and fragmentation.
         return sum(int(r.memory_usage(key) or 0) for key in r.scan_iter(count=1000))
 
-    db_before, redis_before = asyncio.run(db_size()), redis_bytes()
+    db_before, redis_before = db_size(), redis_bytes()
     keys_before = int(r.dbsize())
     started = time.monotonic()
     with httpx.Client(base_url=base, timeout=30) as http:
@@ -541,7 +620,7 @@ def per_tenant_cost(
             for _ in range(5):  # limiter state, usage counters, key cache: what an active tenant leaves
                 http.get(f"/v1/keys/{t['key_id']}", headers={"Authorization": f"Bearer {t['key']}"})
     elapsed = time.monotonic() - started
-    db_after, redis_after = asyncio.run(db_size()), redis_bytes()
+    db_after, redis_after = db_size(), redis_bytes()
     keys_after = int(r.dbsize())
     r.close()
     return {
@@ -697,6 +776,43 @@ def report(results: dict[str, Any]) -> str:
         f"{results['args']['connections']} connections, {results['args']['duration']} s each, via HAProxy)"
     )
     out.append(table(rows))
+    w = results["write"]
+    wp = w["point"]
+    wc = wp["cpu_ms_per_request"]
+    out.append(
+        f"\n1b. Write path: POST /v1/keys (state change + audit chain + outbox event, one transaction), "
+        f"{wp['processes']} API processes, {w['tenants']} tenants"
+    )
+    out.append(
+        table(
+            [
+                [
+                    "req/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "errors",
+                    "api ms/req",
+                    "pg ms/req",
+                    "redis ms/req",
+                    "haproxy ms/req",
+                    "CPUs busy (ours)",
+                    "PostgreSQL bytes/write",
+                ],
+                [
+                    f"{wp['rps']:,.0f}",
+                    f"{wp['p50_ms']:.1f}",
+                    f"{wp['p99_ms']:.1f}",
+                    str(wp["errors"]),
+                    f"{wc['api']:.2f}",
+                    f"{wc['postgres']:.2f}",
+                    f"{wc['redis']:.2f}",
+                    f"{wc['haproxy']:.2f}",
+                    f"{wp['machine_busy']:.0%} ({wp['ours_busy']:.0%})",
+                    f"{w['postgres_bytes_per_write']:,.0f}",
+                ],
+            ]
+        )
+    )
     rl = results["rate_limit"]
     out.append("\n2. Rate limit across processes")
     out.append(
@@ -817,6 +933,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--rate-limit", type=int, default=60, help="requests/minute of the limited tenant (default 60)"
     )
+    p.add_argument(
+        "--write-tenants", type=int, default=20, help="tenants the write run rotates over (default 20)"
+    )
     p.add_argument("--tenants", type=int, default=100, help="tenants for the per-tenant cost (default 100)")
     p.add_argument("--output", type=Path, default=RESULTS_DIR / "scale.json")
     args = p.parse_args(argv)
@@ -883,6 +1002,9 @@ def main(argv: list[str] | None = None) -> int:
         tenant = make_tenant(base, platform_key)
         print("1. throughput", flush=True)
         results["throughput"] = throughput(apis, lb, tenant, args, data_dir, work)
+        owner_url = resolved.database.owner_url or resolved.database.url
+        print("1b. write path", flush=True)
+        results["write"] = write_path(apis, lb, args, data_dir, work, owner_url, platform_key)
         lb.start(apis)
         print("2. rate limit, 3. idempotency", flush=True)
         results["rate_limit"] = asyncio.run(
@@ -894,7 +1016,6 @@ def main(argv: list[str] | None = None) -> int:
             kill_and_restart(apis, lb, tenant, args.kill_seconds, args.kill_concurrency)
         )
         print("5. per-tenant cost", flush=True)
-        owner_url = resolved.database.owner_url or resolved.database.url
         results["per_tenant"] = per_tenant_cost(
             base, platform_key, owner_url, resolved.redis.url, args.tenants
         )
