@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """The container's HEALTHCHECK: exit 0 when this process serves, 1 otherwise (standard library + redis only).
 
-LUMEN_HEALTHCHECK=http (default) asks LUMEN_HEALTHCHECK_URL (the API's /readyz, the engine's /health).
-LUMEN_HEALTHCHECK=worker checks the heartbeat the arq worker of this host writes to Redis every few
+Its variables are not LUMEN_* ones: those are Lumen's settings, and Lumen warns about any it does not know.
+
+HEALTHCHECK_MODE=http (default) asks HEALTHCHECK_URL (the API's /readyz, the engine's /health).
+HEALTHCHECK_MODE=worker checks the heartbeat the arq worker of this host writes to Redis every few
 seconds (lumen.core.jobs.worker.health_key), so a hung worker is reported even though its process lives.
 """
 
@@ -13,7 +15,7 @@ import urllib.request
 
 
 def http() -> bool:
-    url = os.environ.get("LUMEN_HEALTHCHECK_URL", "http://127.0.0.1:8000/readyz")
+    url = os.environ.get("HEALTHCHECK_URL", "http://127.0.0.1:8000/readyz")
     with urllib.request.urlopen(url, timeout=4) as response:  # noqa: S310 - a fixed local URL
         return bool(200 <= response.status < 300)
 
@@ -27,7 +29,7 @@ def worker() -> bool:
 
 if __name__ == "__main__":
     try:
-        ok = worker() if os.environ.get("LUMEN_HEALTHCHECK") == "worker" else http()
+        ok = worker() if os.environ.get("HEALTHCHECK_MODE") == "worker" else http()
     except Exception as exc:
         print(f"unhealthy: {type(exc).__name__}: {exc}", file=sys.stderr)
         ok = False
