@@ -40,7 +40,7 @@ from lumen.core.logging import configure_logging
 from lumen.core.plugins.controllers import PluginController
 from lumen.core.plugins.dependencies import provide_plugin_context
 from lumen.core.plugins.host import PluginHost
-from lumen.core.policy.controllers import TenantPolicyController
+from lumen.core.policy.controllers import PolicyBundleController, TenantPolicyController
 from lumen.core.policy.engine import create_engine
 from lumen.core.policy.guard import authorize
 from lumen.core.settings import Settings, load_settings
@@ -178,6 +178,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             AuditController,
             PluginController,
             TenantPolicyController,
+            PolicyBundleController,
             TenantLimitsController,
             UsageController,
             WebhookEndpointController,

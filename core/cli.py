@@ -114,7 +114,7 @@ def serve(host: str | None, port: int | None, workers: int | None, data_dir: str
             embedded_redis=settings.uses_embedded_redis,
         )
         engine = None
-        if not resolved.inference_urls:
+        if not resolved.inference_urls and resolved.inference.local_engine:
             # No inference servers configured: one local engine on loopback, spoken to over the same
             # OpenAI-compatible protocol as vLLM in production.
             engine, engine_url = _start_local_engine(resolved)
@@ -136,10 +136,12 @@ def serve(host: str | None, port: int | None, workers: int | None, data_dir: str
             log_access=False,
             workers_kill_timeout=10,
         ).serve()
-        for child, grace in ((worker, 30), (engine, 10)):
+        graces = ((worker, resolved.jobs.shutdown_grace_seconds + 5), (engine, 10))
+        for child, grace in graces:
             if child is None:
                 continue
-            child.terminate()  # arq finishes the jobs in hand; the engine its current step
+            # arq takes no new job, finishes those in hand (jobs.shutdown_grace_seconds); the engine its step.
+            child.terminate()
             try:
                 child.wait(grace)
             except subprocess.TimeoutExpired:
@@ -266,6 +268,23 @@ def db_upgrade(data_dir: str | None) -> None:
 
 async def _noop(_: Settings) -> None:
     return None
+
+
+@main.group("settings")
+def settings_group() -> None:
+    """The LUMEN_* settings."""
+
+
+@settings_group.command("docs")
+@click.option("--write", is_flag=True, help="Write docs/configuration.md (run from the repository root).")
+@click.option("--check", is_flag=True, help="Exit 1 if docs/configuration.md differs from the settings tree.")
+def settings_docs(write: bool, check: bool) -> None:
+    """Print the configuration reference generated from the settings tree (docs/configuration.md)."""
+    from lumen.core.settings_docs import main as docs_main
+
+    code = docs_main(["--write"] if write else ["--check"] if check else [])
+    if code:
+        sys.exit(code)
 
 
 @main.group()

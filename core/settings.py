@@ -37,20 +37,28 @@ class DatabaseSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     url: str | None = None
     # The owner's URL, used only to run migrations and provision roles. Defaults to `url`.
     owner_url: str | None = None
+    # Connections each API process keeps open. Summed over every process of every replica (with
+    # max_overflow) it must stay below PostgreSQL's max_connections, or the pooler's (docs/scaling.md).
     pool_size: int = 10
+    # How many more a process may open under a burst; they are closed again when returned.
     max_overflow: int = 10
     # Name of the application role that the owner provisions for the embedded server.
     app_role: str = "lumen_app"
+    # Log every SQL statement (development only: statements may carry identifiers).
     echo: bool = False
 
 
 class RedisSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    url: str | None = None  # None: start the embedded redis-server
+    # redis:// or rediss:// (or unix://). None: start the embedded redis-server.
+    url: str | None = None
 
 
 class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Address `lumen serve` listens on (0.0.0.0 in a container).
     host: str = "127.0.0.1"
+    # TCP port `lumen serve` listens on.
     port: int = 8000
+    # API worker processes (granian) per `lumen serve`: about one per core of the replica.
     workers: int = 1
     # JSON bodies above this are refused with 413; upload routes set their own larger limit.
     max_body_bytes: int = 1_048_576
@@ -64,6 +72,7 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class WebhookSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Development and tests only: allow http:// and loopback/private addresses (never in production).
     allow_private: bool = False
+    # One delivery attempt's budget (connect + response).
     timeout_seconds: float = 15.0
     # The Standard Webhooks schedule: now, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
     retry_schedule_seconds: list[float] = msgspec.field(
@@ -76,10 +85,17 @@ class WebhookSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class JobSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Run a worker beside `lumen serve` (a single command gives a complete system).
     embedded_worker: bool = True
+    # Jobs one worker process runs at once (each holds a database connection while it runs).
     max_jobs: int = 20
+    # How often an idle worker looks for due jobs in Redis.
     poll_seconds: float = 0.05
     # A job running longer is cancelled; a job whose worker died is picked up again this + 10 s later.
     job_timeout_seconds: int = 60
+    # On SIGTERM a worker takes no new job and waits this long for the jobs in hand before cancelling them
+    # (arq runs a cancelled job again). Keep it below the orchestrator's kill deadline (Kubernetes: 30 s).
+    shutdown_grace_seconds: Annotated[int, msgspec.Meta(ge=0)] = 25
+    # How often a polling worker refreshes its heartbeat key in Redis (read by the container health check).
+    health_check_seconds: Annotated[int, msgspec.Meta(ge=1)] = 10
 
 
 Share = Annotated[float, msgspec.Meta(gt=0, le=1)]
@@ -102,25 +118,36 @@ class InferenceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     base_model_name: str = "lumen-base"
     # The upstream id of the model the pool serves (what an adapter's base_model_name_or_path must name).
     base_model_id: str = "HuggingFaceTB/SmolLM2-135M-Instruct"
-    # The local engine's model (a name in the model store, or a folder holding a transformers model).
+    # Whether `lumen serve` starts a local engine when no inference servers are configured (off: inference
+    # answers 503 until LUMEN_INFERENCE_URLS is set).
+    local_engine: bool = True
+    # The local engine's model: a name in the model store, or a folder holding a transformers model.
     local_model: str = "smollm2-135m-instruct"
+    # Where the local engine runs: cpu, cuda, or auto (cuda when a GPU is visible).
     local_device: Literal["cpu", "cuda", "auto"] = "cpu"
     # Most sequences the local engine decodes together in one step.
-    local_max_batch: int = msgspec.field(default=16)
-    # Requests in flight per replica before the pool queues; queued requests beyond max_queue get a 429.
+    local_max_batch: int = 16
+    # Requests one replica takes at once; more wait in the pool's queue.
     replica_concurrency: int = 16
+    # Requests the pool queues when every replica is busy; beyond this a request gets a 429 with Retry-After.
     max_queue: int = 64
+    # How long a queued request waits for a replica before a 503 with Retry-After.
     queue_timeout_seconds: float = 30.0
+    # The longest one generation may take on a replica.
     request_timeout_seconds: float = 300.0
+    # How often the pool checks each replica's /health.
     health_interval_seconds: float = 2.0
     # Adapters loaded on one replica at once; the least recently used unpinned one is unloaded first.
     max_adapters_per_replica: int = 8
-    # Uploaded adapters: the largest LoRA rank and archive the pool accepts.
+    # The largest LoRA rank an uploaded adapter may have.
     max_adapter_rank: int = 64
+    # The largest adapter archive the pool accepts, in bytes.
     max_adapter_bytes: int = 64 * 1024 * 1024
     # Where adapter files live: a folder every replica can read (a shared volume in production). Empty: the
-    # data dir's adapters/ folder. The local engines' converted models live in model_dir (default models/).
+    # data dir's adapters/ folder.
     adapter_dir: str = ""
+    # Where the local engine keeps converted models (each file's SHA-256 recorded). Empty: the data dir's
+    # models/ folder.
     model_dir: str = ""
 
     def __post_init__(self) -> None:
@@ -139,11 +166,15 @@ class InferenceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
 class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # auto: readable colours on a terminal, JSON otherwise (containers, files, CI).
     format: Literal["auto", "json", "console"] = "auto"
+    # The least severe event written.
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # production refuses unsafe conveniences; test is what the test suite runs with.
     environment: Literal["development", "test", "production"] = "development"
+    # Embedded PostgreSQL and Redis data, generated keys (unused by a production replica, whose URLs and
+    # keys are all set).
     data_dir: str = ""
     # Taken as given when set; otherwise generated on first start and written 0600 into the data dir.
     platform_key: str | None = None
@@ -160,12 +191,15 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     jobs: JobSettings = msgspec.field(default_factory=JobSettings)
     inference: InferenceSettings = msgspec.field(default_factory=InferenceSettings)
-    # Later issues: production servers behind the shared interfaces. Unset means the embedded default.
     # The operator's allow-list of installed plugins to load (LUMEN_PLUGINS=a,b); empty loads them all.
     plugins: list[str] = msgspec.field(default_factory=list)
-    # OpenAI-compatible inference servers (vLLM with --enable-lora); unset starts Lumen's local engine.
+    # Production servers behind the shared interfaces. Unset means the embedded default.
+    # OpenAI-compatible generation servers (vLLM with --enable-lora), one URL per replica; empty: Lumen's
+    # own CPU engine, started by `lumen serve`.
     inference_urls: list[str] = msgspec.field(default_factory=list)
+    # A Weaviate cluster for retrieval (native multi-tenancy); unset: pgvector in PostgreSQL.
     weaviate_url: str | None = None
+    # An OPA server (the sidecar) loaded with Lumen's policy bundle; unset: the same Rego in-process.
     opa_url: str | None = None
 
     def __post_init__(self) -> None:

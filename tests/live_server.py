@@ -24,7 +24,10 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, fresh_dir: str, env: dict[str, str]) -> None:
+    def __init__(self, fresh_dir: str, env: dict[str, str], ready_timeout: float = 60) -> None:
+        # Most end-to-end tests are not about inference: they run without the local engine (its own tests,
+        # tests/inference/test_serve.py, turn it on).
+        env = {"LUMEN_INFERENCE__LOCAL_ENGINE": "false", **env}
         self.fresh_dir, self.env = fresh_dir, env
         self.port = _free_port()
         self.log = Path(fresh_dir) / f"serve-{self.port}.log"
@@ -35,7 +38,7 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()[-2000:]
             try:
@@ -44,7 +47,7 @@ class Server:
             except OSError:
                 pass
             time.sleep(0.3)
-        raise AssertionError("lumen serve not ready in 60 s: " + self.log.read_text()[-2000:])
+        raise AssertionError(f"lumen serve not ready in {ready_timeout} s: " + self.log.read_text()[-2000:])
 
     def request(
         self, method: str, path: str, body: object = None, key: str | None = None

@@ -10,6 +10,7 @@ import base64
 import functools
 import inspect
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -42,7 +43,7 @@ from lumen.core.webhooks.service import DELIVER_JOB, deliver
 from lumen.plugins.sdk.jobs import JobContext, TenantTransaction, parse_cron
 from lumen.tenants.models import Tenant, TenantStatus
 
-__all__ = ["build_worker", "instance_secret", "redis_settings"]
+__all__ = ["build_worker", "health_key", "instance_secret", "redis_settings"]
 
 log = structlog.get_logger()
 
@@ -55,6 +56,11 @@ def redis_settings(url: str) -> RedisSettings:
     if parts.scheme == "unix":
         return RedisSettings(unix_socket_path=parts.path)
     return RedisSettings.from_dsn(url)
+
+
+def health_key() -> str:
+    """The Redis key this host's worker refreshes while it polls (the container health check reads it)."""
+    return f"lumen:worker-health:{socket.gethostname()}"
 
 
 def instance_secret(settings: Settings) -> bytes:
@@ -303,5 +309,10 @@ def build_worker(
         job_timeout=settings.jobs.job_timeout_seconds,
         burst=burst,
         handle_signals=not burst,
+        # SIGTERM/SIGINT: stop taking jobs and let those in hand finish, up to the grace period; only the
+        # ones still running then are cancelled (arq runs them again: every job is idempotent).
+        job_completion_wait=settings.jobs.shutdown_grace_seconds,
+        health_check_key=health_key(),
+        health_check_interval=settings.jobs.health_check_seconds,
         keep_result=3600,
     )

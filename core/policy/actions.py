@@ -67,6 +67,10 @@ KERNEL_ACTIONS: dict[str, ActionSpec] = {
         description="Read the tenant's policy data.", scopes=("policy:read",), access="read"
     ),
     "policy.update": ActionSpec(description="Change the tenant's policy data."),
+    # OPA sidecars pull the bundle of the installed policies (deploy/: services.lumen in OPA's config).
+    "policy.bundle.read": ActionSpec(
+        description="Download the OPA bundle of the installed policies.", platform=True, access="read"
+    ),
     # Webhooks and jobs.
     "webhooks.endpoints.create": ActionSpec(
         description="Register a webhook endpoint.", scopes=("webhooks:manage",)

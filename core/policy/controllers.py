@@ -1,4 +1,5 @@
-"""A tenant's own policy data, versioned: GET/PUT /v1/policy and GET /v1/policy/versions."""
+"""A tenant's own policy data, versioned: GET/PUT /v1/policy and GET /v1/policy/versions; and the OPA bundle
+of the installed policies for the platform's OPA servers: GET /v1/platform/policy/bundle."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Controller, Request, get, put
+from litestar import Controller, Request, Response, get, put
 from litestar.params import JSONBody
 from sqlalchemy import select
 
@@ -15,10 +16,12 @@ from lumen.core.auth.scopes import ScopeRegistry
 from lumen.core.http.dependencies import Caller, DbSession
 from lumen.core.http.errors import UnprocessableEntity
 from lumen.core.policy.actions import ActionSpec
+from lumen.core.policy.bundle import build_bundle
 from lumen.core.policy.models import TenantPolicyVersion
+from lumen.core.policy.policy_set import PolicySet
 from lumen.core.tenancy.invalidation import forget_tenant_after_commit
 
-__all__ = ["TenantPolicyController", "TenantPolicyData"]
+__all__ = ["PolicyBundleController", "TenantPolicyController", "TenantPolicyData"]
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[a-z][a-z0-9_.:-]*$")]
 
@@ -155,3 +158,36 @@ class TenantPolicyController(Controller):
         await session.flush()
         forget_tenant_after_commit(request.scope, principal.tenant_id)
         return PolicyDataOut(version=row.version, data=data, created_at=row.created_at)
+
+
+class PolicyBundleController(Controller):
+    """What OPA's bundle plugin polls (deploy/opa/config.yaml, deploy/k8s/base/opa-config.yaml).
+
+    The bundle is built once per process from the same PolicySet the in-process engine uses, and is
+    byte-for-byte reproducible, so every replica serves the same bytes under the same ETag (the policy set's
+    version): OPA sends If-None-Match and gets 304 until a release changes the policies.
+    """
+
+    path = "/v1/platform/policy"
+    tags = ["policy"]
+
+    @get(
+        "/bundle",
+        operation_id="getPolicyBundle",
+        summary="The OPA bundle (tar.gz) of the installed policies",
+        opt={"action": "policy.bundle.read"},
+        media_type="application/gzip",
+    )
+    async def bundle(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        policy_set: PolicySet = request.app.state.policy_set
+        etag = f'"{policy_set.version}"'
+        if etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
+            return Response(b"", status_code=304, headers={"ETag": etag})
+        content = request.app.state.get("policy_bundle")
+        if content is None:
+            content = request.app.state.policy_bundle = build_bundle(policy_set)
+        return Response(
+            content,
+            media_type="application/gzip",
+            headers={"ETag": etag, "Cache-Control": "no-cache"},
+        )

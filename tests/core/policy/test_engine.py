@@ -436,5 +436,5 @@ def test_operator_actions_are_open_to_the_platform_and_scoped_tenants(
     engine: InProcessEngine, action: str
 ) -> None:
     assert decide(engine, platform_request(action)).allow
-    assert decide(engine, tenant_request(action, "audit:read")).allow
+    assert decide(engine, tenant_request(action, KERNEL_ACTIONS[action].scopes[0])).allow
     assert not decide(engine, tenant_request(action, "keys:read")).allow

@@ -157,6 +157,7 @@ def test_core_set_has_the_policy_its_tests_and_the_kernel_actions() -> None:
         "tenants.keys.create",
         "tenants.limits.read",
         "tenants.limits.update",
+        "policy.bundle.read",
     }
     assert actions["keys.list"]["scopes"] == ["keys:read"] and actions["keys.read"]["scopes"] == ["keys:read"]
     assert all(actions[a]["scopes"] == [] for a in ("keys.create", "keys.revoke", "keys.rotate"))

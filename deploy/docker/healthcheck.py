@@ -1,0 +1,36 @@
+#!/usr/bin/env python
+"""The container's HEALTHCHECK: exit 0 when this process serves, 1 otherwise (standard library + redis only).
+
+Its variables are not LUMEN_* ones: those are Lumen's settings, and Lumen warns about any it does not know.
+
+HEALTHCHECK_MODE=http (default) asks HEALTHCHECK_URL (the API's /readyz, the engine's /health).
+HEALTHCHECK_MODE=worker checks the heartbeat the arq worker of this host writes to Redis every few
+seconds (lumen.core.jobs.worker.health_key), so a hung worker is reported even though its process lives.
+"""
+
+import os
+import socket
+import sys
+import urllib.request
+
+
+def http() -> bool:
+    url = os.environ.get("HEALTHCHECK_URL", "http://127.0.0.1:8000/readyz")
+    with urllib.request.urlopen(url, timeout=4) as response:  # noqa: S310 - a fixed local URL
+        return bool(200 <= response.status < 300)
+
+
+def worker() -> bool:
+    import redis
+
+    client = redis.Redis.from_url(os.environ["LUMEN_REDIS_URL"], socket_timeout=4)
+    return bool(client.exists(f"lumen:worker-health:{socket.gethostname()}"))
+
+
+if __name__ == "__main__":
+    try:
+        ok = worker() if os.environ.get("HEALTHCHECK_MODE") == "worker" else http()
+    except Exception as exc:
+        print(f"unhealthy: {type(exc).__name__}: {exc}", file=sys.stderr)
+        ok = False
+    sys.exit(0 if ok else 1)
