@@ -288,6 +288,63 @@ def settings_docs(write: bool, check: bool) -> None:
 
 
 @main.group()
+def jobs() -> None:
+    """Watch background jobs (ingestion, training, gap analysis...)."""
+
+
+@jobs.command("watch")
+@click.argument("job_id", type=click.UUID)
+@click.option("--tenant", "tenant_slug", required=True, help="The slug of the tenant that owns the job.")
+@click.option("--interval", type=click.FloatRange(0.1, 60), default=0.5, show_default=True)
+@data_dir_option
+def jobs_watch(job_id: Any, tenant_slug: str, interval: float, data_dir: str | None) -> None:
+    """Show a job's progress as a bar until it ends; exit 0 if it succeeded, 1 if it failed."""
+
+    async def work(resolved: Settings) -> str:
+        from sqlalchemy import select
+
+        from lumen.core.db.session import Database
+        from lumen.core.jobs.models import Job
+        from lumen.core.tenancy.context import PLATFORM, Scope
+        from lumen.tenants.models import Tenant
+
+        database = Database(resolved.database)
+        try:
+            async with database.transaction(PLATFORM) as session:
+                query = select(Tenant.id).where(Tenant.slug == tenant_slug)
+                tenant_id = (await session.scalars(query)).first()
+            if tenant_id is None:
+                raise click.ClickException(f"no tenant with the slug {tenant_slug!r}")
+            scope = Scope.tenant(tenant_id)
+            shown = 0
+            with click.progressbar(length=1000, label=f"job {job_id}", show_eta=True) as bar:
+                while True:
+                    async with database.transaction(scope) as session:
+                        job = await session.get(Job, job_id)
+                        if job is None:
+                            raise click.ClickException(f"tenant {tenant_slug!r} has no job {job_id}")
+                        state, progress, message, error = job.state, job.progress, job.message, job.error
+                    target = int(progress * 1000)
+                    if target > shown:
+                        bar.update(target - shown)
+                        shown = target
+                    if message:
+                        bar.label = f"job {job_id}: {message[:60]}"
+                    if state in ("succeeded", "failed"):
+                        if state == "succeeded" and shown < 1000:
+                            bar.update(1000 - shown)
+                        return state if error is None else f"{state}: {error}"
+                    await asyncio.sleep(interval)
+        finally:
+            await database.dispose()
+
+    outcome = _run_with_db(_settings(data_dir), work)
+    click.echo(outcome)
+    if not outcome.startswith("succeeded"):
+        sys.exit(1)
+
+
+@main.group()
 def tenants() -> None:
     """Create and list tenants (the platform operator's work)."""
 
