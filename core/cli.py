@@ -151,9 +151,10 @@ def serve(host: str | None, port: int | None, workers: int | None, data_dir: str
 
 
 def _start_local_engine(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `lumen inference serve` on a free loopback port and wait until it answers /health (the first
-    start converts the model once, which takes longer). If it cannot start, the API still serves everything
-    else and answers 503 for inference, and the reason is in the log."""
+    """Start `lumen inference serve` on a free loopback port. The API starts beside it without waiting: the
+    pool holds inference requests until the engine answers /health (inference.startup_wait_seconds; a
+    machine's first start converts the model once), and if the engine cannot start the API still serves
+    everything else, inference answers 503, and the reason is in the log."""
     import socket
     import time
 
@@ -166,11 +167,9 @@ def _start_local_engine(settings: Settings) -> tuple[subprocess.Popen[bytes], st
     command = [sys.executable, "-m", "lumen.core.cli", "inference", "serve", "--port", str(port)]
     engine = subprocess.Popen(command, env={**os.environ, "LUMEN_DATA_DIR": str(settings.data_path)})
     log.info("inference.local_engine_starting", url=url)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if engine.poll() is not None:
-            log.error("inference.local_engine_failed", exit_code=engine.returncode)
-            break
+    # A few seconds for the common case (model already converted), so the first request rarely waits.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and engine.poll() is None:
         try:
             if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
                 log.info("inference.local_engine_ready", url=url)
@@ -178,6 +177,8 @@ def _start_local_engine(settings: Settings) -> tuple[subprocess.Popen[bytes], st
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
+    if engine.poll() is not None:
+        log.error("inference.local_engine_failed", exit_code=engine.returncode)
     return engine, url
 
 

@@ -146,9 +146,13 @@ class InferenceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     # Where adapter files live: a folder every replica can read (a shared volume in production). Empty: the
     # data dir's adapters/ folder.
     adapter_dir: str = ""
-    # Where the local engine keeps converted models (each file's SHA-256 recorded). Empty: the data dir's
-    # models/ folder.
+    # Where the local engine keeps converted models (each file's SHA-256 recorded, checked on every load).
+    # Empty: the user's cache dir (~/.cache/lumen/models): models are not tenant data, and one conversion
+    # serves every data dir on the machine.
     model_dir: str = ""
+    # How long a request waits for the first replica to come up after start (the local engine converts its
+    # model on a machine's first start), before a 503 with Retry-After.
+    startup_wait_seconds: float = 180.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -220,11 +224,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     @property
     def model_path(self) -> Path:
-        return (
-            Path(self.inference.model_dir).expanduser()
-            if self.inference.model_dir
-            else self.data_path / "models"
-        )
+        if self.inference.model_dir:
+            return Path(self.inference.model_dir).expanduser()
+        return platformdirs.user_cache_path("lumen") / "models"
 
     @property
     def uses_embedded_database(self) -> bool:
