@@ -48,6 +48,9 @@ from lumen.core.tenancy.config import TenantConfigCache
 from lumen.core.tenancy.invalidation import InvalidationBus
 from lumen.core.webhooks.controllers import WebhookEndpointController, WebhookEventController
 from lumen.core.webhooks.service import KERNEL_EVENT_TYPES, threshold_listener
+from lumen.inference.retrieval.controllers import DocumentController, SearchController
+from lumen.inference.retrieval.runtime import Retrieval
+from lumen.inference.services import ModelServicesImpl
 from lumen.tenants.controllers import KeyController, TenantController
 
 __all__ = ["app_from_env", "create_app"]
@@ -84,6 +87,8 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
     tenant_limits = TenantLimitsCache(db, ttl_seconds=settings.server.auth_cache_seconds, bus=bus)
     rate_limiter = RateLimiter.from_settings(settings, tenant_limits)
     rate_limiter.meter.listeners.append(threshold_listener(db, redis_client))
+    retrieval = Retrieval.for_host(settings, db, host)
+    host.tenant_deleted_listeners.append(retrieval.backend.tenant_deleted)
     state = State(
         {
             "settings": settings,
@@ -104,6 +109,9 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             "usage_threshold_listeners": rate_limiter.meter.listeners,
             "audit_signer": load_or_create_signer(settings.audit_signing_key, settings.data_path),
             "sealer": Sealer(instance_secret(settings)),
+            "retrieval": retrieval,
+            # What ctx.generate() / ctx.embed() / ctx.retrieve() reach (lumen.plugins.sdk.inference).
+            "models": ModelServicesImpl(retrieval, tenant_config),
             "webhook_event_types": {
                 **KERNEL_EVENT_TYPES,
                 **{name: e.description for p in host.plugins.values() for name, e in p.events.items()},
@@ -120,6 +128,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
         await policy_engine.aclose()
         await redis_client.aclose()
         await rate_limiter.aclose()
+        await retrieval.aclose()
         await db.dispose()
 
     openapi = OpenAPIConfig(
@@ -147,6 +156,8 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             Tag(name="plugins", description="Per-tenant plugin enablement and settings."),
             Tag(name="policy", description="The tenant's own policy data."),
             Tag(name="usage", description="The tenant's metered usage per day."),
+            Tag(name="documents", description="The tenant's documents for retrieval: upload, versions, delete."),
+            Tag(name="search", description="Hybrid search with exact citations over documents and corpora."),
         ],
     )
 
@@ -166,6 +177,8 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             WebhookEndpointController,
             WebhookEventController,
             JobController,
+            DocumentController,
+            SearchController,
             *host.routers,
         ],
         # Every authenticated route is decided by the policy (its `opt["action"]`), failing closed.

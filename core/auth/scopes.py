@@ -20,6 +20,9 @@ KERNEL_SCOPES = {
     "webhooks:read": "Read webhook endpoints, events and delivery attempts.",
     "jobs:read": "Read the state of background jobs.",
     "usage:read": "Read the tenant's metered usage (requests and tokens per day).",
+    "documents:read": "List and read the tenant's documents.",
+    "documents:write": "Upload, version and delete the tenant's documents.",
+    "search": "Search the tenant's documents and the shared corpora it may read.",
 }
 
 

@@ -12,6 +12,7 @@ from lumen.core.limits import models as limits
 from lumen.core.plugins import models as plugins
 from lumen.core.policy import models as policy
 from lumen.core.webhooks import models as webhooks
+from lumen.inference.retrieval import models as retrieval
 from lumen.tenants import models as tenants
 
-__all__ = ["Base", "audit", "idempotency", "jobs", "limits", "plugins", "policy", "tenants", "webhooks"]
+__all__ = ["Base", "audit", "idempotency", "jobs", "limits", "plugins", "policy", "retrieval", "tenants", "webhooks"]

@@ -33,6 +33,7 @@ from lumen.core.plugins.host import PluginHost
 from lumen.core.settings import Settings
 from lumen.core.tenancy.context import Scope
 from lumen.core.webhooks.service import DELIVER_JOB, deliver
+from lumen.inference.retrieval.tasks import retrieval_functions, start_retrieval, stop_retrieval
 
 __all__ = ["build_worker", "instance_secret", "redis_settings"]
 
@@ -140,6 +141,7 @@ def build_worker(settings: Settings, *, burst: bool = False, plugins: Iterable[o
     assert settings.database.url is not None
     host = PluginHost(allow=settings.plugins, extra=plugins)
     functions: list[Function] = [func(deliver, name=DELIVER_JOB, max_tries=3)]
+    functions += retrieval_functions(_plugin_job, _TRIES)
     for plugin in host.plugins.values():
         functions += [
             func(_plugin_job(job.function), name=job.name, max_tries=_TRIES)  # type: ignore[arg-type]
@@ -161,9 +163,12 @@ def build_worker(settings: Settings, *, burst: bool = False, plugins: Iterable[o
             ctx["db"], await create_pool(redis_settings(settings.redis.url)), ctx["redis"]
         )
         ctx["relay"].start()
+        # Ingestion jobs' embedder and backend; the shared corpora sync in the background.
+        await start_retrieval(ctx, settings, host)
         log.info("jobs.worker_started", functions=[f.name for f in functions])
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        await stop_retrieval(ctx)
         await ctx["relay"].stop()
         await ctx["http"].aclose()
         await ctx["redis"].aclose()

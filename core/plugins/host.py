@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -50,7 +50,9 @@ log = structlog.get_logger()
 
 ENTRY_POINT_GROUP = "lumen.plugins"
 # The kernel's own prefixes; no plugin may take them.
-CORE_ROUTE_PREFIXES = frozenset({"/v1/tenants", "/v1/keys", "/v1/audit", "/v1/plugins", "/v1/policy"})
+CORE_ROUTE_PREFIXES = frozenset(
+    {"/v1/tenants", "/v1/keys", "/v1/audit", "/v1/plugins", "/v1/policy", "/v1/documents", "/v1/search"}
+)
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 # A plugin's name prefixes its actions, jobs and events; the kernel's own areas are not available.
 RESERVED_NAMES = frozenset(
@@ -92,6 +94,7 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, LoadedPlugin] = {}
+        self.tenant_deleted_listeners: list[Callable[[Any], Awaitable[None]]] = []
         candidates: list[tuple[str | None, object]] = []
         for entry in entry_points(group=ENTRY_POINT_GROUP):
             if allow and entry.name not in allow:
@@ -318,3 +321,9 @@ class PluginHost:
         await self._each(
             "tenant_deleted", lambda name: TenantEventContext(plugin=name, tenant_id=tenant_id), contain=True
         )
+        # Kernel parts that keep tenant data outside PostgreSQL (a Weaviate retrieval backend) erase it too.
+        for listener in self.tenant_deleted_listeners:
+            try:
+                await listener(tenant_id)
+            except Exception as exc:
+                log.error("plugins.tenant_deleted_listener_failed", error_type=type(exc).__name__)
