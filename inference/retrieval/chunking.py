@@ -50,10 +50,11 @@ class _Sections:
         probe = " ".join(filter(None, [title, base, text[:2000]]))
         match = _CFR_TITLE.search(probe)
         self.cfr_title = match.group(1) if match else None
+        self.eu_gmp = _is_eu_gmp(probe)
         annex = _ANNEX.search(" ".join(filter(None, [title, base])))
         self.annex: str | None = None
         if annex:
-            self.annex = f"{'EU GMP ' if _is_eu_gmp(probe) else ''}Annex {annex.group(1)}"
+            self.annex = f"{'EU GMP ' if self.eu_gmp else ''}Annex {annex.group(1)}"
         self.cfr_section: str | None = None
         self.numbered: str | None = None
 
@@ -64,7 +65,8 @@ class _Sections:
             return block_section
         annex = _ANNEX.search(heading)
         if annex:
-            self.annex = f"{'EU GMP ' if self.annex and 'EU GMP' in self.annex else ''}Annex {annex.group(1)}"
+            self.eu_gmp = self.eu_gmp or _is_eu_gmp(heading)
+            self.annex = f"{'EU GMP ' if self.eu_gmp else ''}Annex {annex.group(1)}"
         cfr = _CFR_HEADING.search(heading)
         if cfr:
             number = cfr.group(1)

@@ -124,6 +124,8 @@ async def _read_upload(request: Request[Any, Any, Any]) -> tuple[bytes, Document
         try:
             form = await request.form()
         except ClientException as exc:
+            if exc.status_code == 413:
+                raise LumenProblem(f"file: larger than {MAX_UPLOAD_BYTES} bytes", slug="payload-too-large") from None
             raise LumenProblem(f"the multipart body could not be read ({exc.detail})", slug="validation-error") from None
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
