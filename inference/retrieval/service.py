@@ -191,7 +191,7 @@ async def sync_corpora(
     searchable. Safe to run from several processes at once (the unique keys settle races)."""
     async with db.transaction(PLATFORM) as session:
         known = await CorpusRepository(session).hashes()
-    added = unchanged = 0
+    added = unchanged = reactivated = 0
     shipped: dict[str, set[str]] = {}
     for plugin, doc in documents:
         shipped.setdefault(doc.corpus, set()).add(doc.source_id)
@@ -199,6 +199,15 @@ async def sync_corpora(
         digest = content_hash(data + b"\x00" + _corpus_fingerprint(doc))
         if known.get((doc.corpus, doc.source_id)) == digest:
             unchanged += 1
+            continue
+        async with db.transaction(PLATFORM) as session:
+            repo = CorpusRepository(session)
+            earlier = await repo.by_hash(doc.corpus, doc.source_id, digest)
+            if earlier is not None:  # back to a text shipped before: that version is current again
+                await repo.make_current(earlier)
+        if earlier is not None:
+            await backend.corpus_document_ready(doc.corpus, earlier.id)
+            reactivated += 1
             continue
         parsed = parse(data, doc.content_type if doc.content_type in ("text/markdown", "text/plain") else "text/plain")
         chunks = chunk_document(parsed, title=doc.title, section_id=doc.section_id)
@@ -236,8 +245,9 @@ async def sync_corpora(
         repo = CorpusRepository(session)
         for corpus, keep in shipped.items():
             retired += await repo.retire(corpus, keep)
-    log.info("retrieval.corpora_synced", added=added, unchanged=unchanged, retired=retired)
-    return {"added": added, "unchanged": unchanged, "retired": retired}
+    counts = {"added": added, "unchanged": unchanged, "reactivated": reactivated, "retired": retired}
+    log.info("retrieval.corpora_synced", **counts)
+    return counts
 
 
 def _corpus_fingerprint(doc: SharedDocument) -> bytes:

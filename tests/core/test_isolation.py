@@ -62,12 +62,20 @@ async def _job_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
         await db.dispose()
 
 
+async def _document_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    body = {"title": f"victim-{uuid.uuid4().hex[:8]}", "text": "Owner's SOP text.", "content_type": "text/plain"}
+    r = await client.post("/v1/documents", json=body, headers=owner.headers)
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
+
+
 FACTORIES: dict[str, Factory] = {
     "key_id": _key_of,
     "tenant_id": _tenant_of,
     "endpoint_id": _endpoint_of,
     "event_id": _event_of,
     "job_id": _job_of,
+    "document_id": _document_of,
 }
 # A body that passes validation, so the answer is about the object, not the input.
 BODIES: dict[tuple[str, str], object] = {}
