@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from retrieval_corpus import PUBMEDQA, load, query_vectors, questions  # bench/ is on sys.path when run
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -45,7 +46,6 @@ from lumen.core.settings import load_settings
 from lumen.core.tenancy.context import Scope
 from lumen.inference.retrieval.backend import SearchQuery
 from lumen.inference.retrieval.repository import vector_literal
-from retrieval_corpus import PUBMEDQA, load, query_vectors, questions  # bench/ is on sys.path when run
 
 RESULTS = Path(__file__).parent / "results"
 QUESTIONS_FILE = Path(__file__).parent / "regulatory_questions.jsonl"
@@ -66,13 +66,18 @@ async def make_tenant(http: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
     r = await http.post("/v1/tenants", json={"slug": slug, "name": slug}, headers=platform)
     r.raise_for_status()
     tenant_id = r.json()["id"]
-    r = await http.post(f"/v1/tenants/{tenant_id}/keys", json={"name": "k", "scopes": ["admin"]}, headers=platform)
+    r = await http.post(
+        f"/v1/tenants/{tenant_id}/keys", json={"name": "k", "scopes": ["admin"]}, headers=platform
+    )
     r.raise_for_status()
     headers = {"authorization": f"Bearer {r.json()['key']}"}
     # Searches are what is measured, not the rate limiter: lift the tenant's limits out of the way.
     r = await http.put(
         f"/v1/tenants/{tenant_id}/limits",
-        json={"plan": "enterprise", "overrides": {"requests_per_minute": 1_000_000, "key_requests_per_minute": 1_000_000}},
+        json={
+            "plan": "enterprise",
+            "overrides": {"requests_per_minute": 1_000_000, "key_requests_per_minute": 1_000_000},
+        },
         headers=platform,
     )
     r.raise_for_status()
@@ -94,11 +99,16 @@ async def ingestion(http: httpx.AsyncClient, tenant: dict[str, str], articles: i
     ids = []
     for i, item in enumerate(items):
         body = "\n\n".join(
-            f"## {label.title()}\n{context}" for label, context in zip(item["LABELS"], item["CONTEXTS"], strict=False)
+            f"## {label.title()}\n{context}"
+            for label, context in zip(item["LABELS"], item["CONTEXTS"], strict=False)
         )
         r = await http.post(
             "/v1/documents",
-            json={"title": f"article-{i}", "text": f"# {item['QUESTION']}\n\n{body}", "content_type": "text/markdown"},
+            json={
+                "title": f"article-{i}",
+                "text": f"# {item['QUESTION']}\n\n{body}",
+                "content_type": "text/markdown",
+            },
             headers=tenant,
         )
         r.raise_for_status()
@@ -122,8 +132,16 @@ async def ingestion(http: httpx.AsyncClient, tenant: dict[str, str], articles: i
     }
 
 
-async def bulk_load(app: Any, owner_url: str, tenants: list[tuple[str, dict[str, str]]], start: int, total: int,
-                    texts: list[str], vectors: np.ndarray, rng: random.Random) -> dict[str, list[int]]:
+async def bulk_load(
+    app: Any,
+    owner_url: str,
+    tenants: list[tuple[str, dict[str, str]]],
+    start: int,
+    total: int,
+    texts: list[str],
+    vectors: np.ndarray,
+    rng: random.Random,
+) -> dict[str, list[int]]:
     """Chunk rows for rows [start, total) of the tenant shares, written in each tenant's scope; returns
     which pool rows each tenant holds. Drops and rebuilds the HNSW index around the load (owner DDL)."""
     owner = create_async_engine(async_url(owner_url))
@@ -143,24 +161,41 @@ async def bulk_load(app: Any, owner_url: str, tenants: list[tuple[str, dict[str,
         async with db.transaction(Scope.tenant(uuid.UUID(tenant_id))) as session:
             document, version = uuid.uuid4(), uuid.uuid4()
             await session.execute(
-                text("INSERT INTO documents (id, tenant_id, title, latest_version, current_version) "
-                     "VALUES (:d, :t, :n, 1, 1)"),
+                text(
+                    "INSERT INTO documents (id, tenant_id, title, latest_version, current_version) "
+                    "VALUES (:d, :t, :n, 1, 1)"
+                ),
                 {"d": document, "t": tenant_id, "n": f"bench-{document.hex[:8]}"},
             )
             await session.execute(
-                text("INSERT INTO document_versions (id, tenant_id, document_id, version, state, content_type, "
-                     "content_hash, size_bytes, text, chunk_count) VALUES (:v, :t, :d, 1, 'ready', 'text/plain', "
-                     ":h, 0, '', :n)"),
+                text(
+                    "INSERT INTO document_versions (id, tenant_id, document_id, version, state, "
+                    "content_type, "
+                    "content_hash, size_bytes, text, chunk_count) VALUES (:v, :t, :d, 1, 'ready', "
+                    "'text/plain', "
+                    ":h, 0, '', :n)"
+                ),
                 {"v": version, "t": tenant_id, "d": document, "h": uuid.uuid4().hex, "n": len(new)},
             )
             for i in range(0, len(new), 500):
                 await session.execute(
-                    text("INSERT INTO document_chunks (id, tenant_id, document_id, version_id, version, ordinal, "
-                         "text, start_offset, end_offset, active, embedding) VALUES (gen_random_uuid(), :t, :d, :v, "
-                         "1, :o, :x, 0, :e, true, CAST(CAST(:vec AS text) AS vector))"),
+                    text(
+                        "INSERT INTO document_chunks (id, tenant_id, document_id, version_id, "
+                        "version, ordinal, "
+                        "text, start_offset, end_offset, active, embedding) VALUES "
+                        "(gen_random_uuid(), :t, :d, :v, "
+                        "1, :o, :x, 0, :e, true, CAST(CAST(:vec AS text) AS vector))"
+                    ),
                     [
-                        {"t": tenant_id, "d": document, "v": version, "o": have + i + j, "x": texts[r],
-                         "e": len(texts[r]), "vec": vector_literal(vectors[r].tolist())}
+                        {
+                            "t": tenant_id,
+                            "d": document,
+                            "v": version,
+                            "o": have + i + j,
+                            "x": texts[r],
+                            "e": len(texts[r]),
+                            "vec": vector_literal(vectors[r].tolist()),
+                        }
                         for j, r in enumerate(new[i : i + 500])
                     ],
                 )
@@ -168,8 +203,10 @@ async def bulk_load(app: Any, owner_url: str, tenants: list[tuple[str, dict[str,
     async with owner.begin() as conn:
         await conn.execute(text("SET maintenance_work_mem = '512MB'"))
         await conn.execute(
-            text("CREATE INDEX ix_document_chunks_embedding ON document_chunks USING hnsw "
-                 "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)")
+            text(
+                "CREATE INDEX ix_document_chunks_embedding ON document_chunks USING hnsw "
+                "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+            )
         )
         await conn.execute(text("ANALYZE document_chunks"))
     print(f"  HNSW index over {total} rows built in {time.perf_counter() - started:.1f} s", flush=True)
@@ -180,14 +217,20 @@ async def bulk_load(app: Any, owner_url: str, tenants: list[tuple[str, dict[str,
 async def recall(app: Any, tenant_id: str, qvecs: np.ndarray) -> tuple[float, int]:
     """Mean overlap of the HNSW top-10 (iterative scan, as search runs it) with the exact top-10, and how
     many queries got fewer than 10 results."""
-    sql = text("SELECT id FROM document_chunks WHERE tenant_id = :t AND active "
-               "ORDER BY embedding <=> CAST(CAST(:q AS text) AS vector) LIMIT 10")
+    sql = text(
+        "SELECT id FROM document_chunks WHERE tenant_id = :t AND active "
+        "ORDER BY embedding <=> CAST(CAST(:q AS text) AS vector) LIMIT 10"
+    )
     hits, short = [], 0
     for q in qvecs:
         params = {"t": tenant_id, "q": vector_literal(q.tolist())}
         async with app.state.db.transaction(Scope.tenant(uuid.UUID(tenant_id))) as session:
-            await session.execute(text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-                                       "set_config('hnsw.ef_search', '100', true)"))
+            await session.execute(
+                text(
+                    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                    "set_config('hnsw.ef_search', '100', true)"
+                )
+            )
             approx = list((await session.scalars(sql, params)).all())
         async with app.state.db.transaction(Scope.tenant(uuid.UUID(tenant_id))) as session:
             await session.execute(text("SET LOCAL enable_indexscan = off"))
@@ -201,22 +244,37 @@ async def latency(http: httpx.AsyncClient, headers: dict[str, str], queries: lis
     samples, counts = [], []
     for query in queries:
         started = time.perf_counter()
-        r = await http.post("/v1/search", json={"query": query, "k": 10, "corpora": ["tenant"]}, headers=headers)
+        r = await http.post(
+            "/v1/search", json={"query": query, "k": 10, "corpora": ["tenant"]}, headers=headers
+        )
         samples.append(1000 * (time.perf_counter() - started))
         r.raise_for_status()
         counts.append(len(r.json()["passages"]))
-    return {"p50_ms": round(quantile(samples, 0.5), 1), "p99_ms": round(quantile(samples, 0.99), 1),
-            "min_results": min(counts)}
+    return {
+        "p50_ms": round(quantile(samples, 0.5), 1),
+        "p99_ms": round(quantile(samples, 0.99), 1),
+        "min_results": min(counts),
+    }
 
 
-async def backend_latency(app: Any, tenant_id: str, queries: list[str], qvecs: np.ndarray) -> dict[str, float]:
+async def backend_latency(
+    app: Any, tenant_id: str, queries: list[str], qvecs: np.ndarray
+) -> dict[str, float]:
     """The same search without the HTTP stack and without embedding the query (vector precomputed)."""
     backend = app.state.retrieval.backend
     samples = []
     for query, vector in zip(queries, qvecs, strict=True):
         started = time.perf_counter()
-        await backend.search(SearchQuery(tenant_id=uuid.UUID(tenant_id), text=query, vector=vector.tolist(),
-                                         tenant_documents=True, shared=(), k=10))
+        await backend.search(
+            SearchQuery(
+                tenant_id=uuid.UUID(tenant_id),
+                text=query,
+                vector=vector.tolist(),
+                tenant_documents=True,
+                shared=(),
+                k=10,
+            )
+        )
         samples.append(1000 * (time.perf_counter() - started))
     return {"p50_ms": round(quantile(samples, 0.5), 1), "p99_ms": round(quantile(samples, 0.99), 1)}
 
@@ -243,11 +301,18 @@ def _matches(found: str | None, expected: list[str]) -> bool:
     if not found:
         return False
     f = found.lower()
-    return any(f == e.lower() or f.startswith(e.lower() + "(") or f.startswith(e.lower() + " ")
-               or e.lower().startswith(f + "(") for e in expected)
+    return any(
+        f == e.lower()
+        or f.startswith(e.lower() + "(")
+        or f.startswith(e.lower() + " ")
+        or e.lower().startswith(f + "(")
+        for e in expected
+    )
 
 
-async def regulatory_eval(app: Any, http: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any] | None:
+async def regulatory_eval(
+    app: Any, http: httpx.AsyncClient, headers: dict[str, str]
+) -> dict[str, Any] | None:
     if not QUESTIONS_FILE.exists():
         return None
     synced = await app.state.retrieval.sync_corpora()
@@ -260,7 +325,9 @@ async def regulatory_eval(app: Any, http: httpx.AsyncClient, headers: dict[str, 
             body["corpora"] = ["regulatory"]
         r = await http.post("/v1/search", json=body, headers=headers)
         r.raise_for_status()
-        ranks = [i for i, p in enumerate(r.json()["passages"], start=1) if _matches(p["section_id"], expected)]
+        ranks = [
+            i for i, p in enumerate(r.json()["passages"], start=1) if _matches(p["section_id"], expected)
+        ]
         found_at.append(ranks[0] if ranks else None)
     n = len(rows)
     return {
@@ -276,7 +343,9 @@ def main(sizes: list[int], queries_per_tenant: int, articles: int) -> dict[str, 
     if not texts:
         raise SystemExit("no cached embeddings: run `python bench/retrieval_corpus.py --size 10000` first")
     data_dir = tempfile.mkdtemp(prefix="lumen-bench-")
-    base = load_settings({"LUMEN_DATA_DIR": data_dir, "LUMEN_LOG_LEVEL": "warning", "LUMEN_PLATFORM_KEY": PLATFORM_KEY})
+    base = load_settings(
+        {"LUMEN_DATA_DIR": data_dir, "LUMEN_LOG_LEVEL": "warning", "LUMEN_PLATFORM_KEY": PLATFORM_KEY}
+    )
     services = EmbeddedServices(base)
     settings = services.start()
     try:
@@ -286,8 +355,14 @@ def main(sizes: list[int], queries_per_tenant: int, articles: int) -> dict[str, 
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-async def run(settings: Any, sizes: list[int], queries_per_tenant: int, articles: int, texts: list[str],
-              vectors: np.ndarray) -> dict[str, Any]:
+async def run(
+    settings: Any,
+    sizes: list[int],
+    queries_per_tenant: int,
+    articles: int,
+    texts: list[str],
+    vectors: np.ndarray,
+) -> dict[str, Any]:
     qtexts, qvecs = questions(), query_vectors()
     app = create_app(settings)
     worker = build_worker(settings)
@@ -297,18 +372,23 @@ async def run(settings: Any, sizes: list[int], queries_per_tenant: int, articles
     try:
         for hook in app.on_startup:
             await hook()  # type: ignore[call-arg]
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench",
-                                     timeout=120) as http:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=120
+        ) as http:
             tenants = [await make_tenant(http) for _ in range(TENANTS)]
             ingest_tenant = await make_tenant(http)
-            await app.state.retrieval.embedder.embed(["warm up"])  # the model loads once, not inside the timing
+            await app.state.retrieval.embedder.embed(
+                ["warm up"]
+            )  # the model loads once, not inside the timing
             print(f"ingesting {articles} PubMedQA articles through the API...", flush=True)
             report["ingestion"] = await ingestion(http, ingest_tenant[1], articles)
             print(report["ingestion"], flush=True)
             loaded = 0
             for size in sizes:
                 print(f"loading {size} chunks over {TENANTS} tenants...", flush=True)
-                held = await bulk_load(app, settings.database.owner_url, tenants, loaded, size, texts, vectors, rng)
+                held = await bulk_load(
+                    app, settings.database.owner_url, tenants, loaded, size, texts, vectors, rng
+                )
                 loaded = size
                 large, small = tenants[0], tenants[-1]
                 picks = rng.sample(range(len(qtexts)), queries_per_tenant)
@@ -320,8 +400,13 @@ async def run(settings: Any, sizes: list[int], queries_per_tenant: int, articles
                     api = await latency(http, headers, qs)
                     db_only = await backend_latency(app, tenant_id, qs, qv)
                     rec, short = await recall(app, tenant_id, qv)
-                    row[label] = {"share": round(share, 4), "api": api, "backend": db_only,
-                                  "recall_at_10": round(rec, 3), "queries_short_of_10": short}
+                    row[label] = {
+                        "share": round(share, 4),
+                        "api": api,
+                        "backend": db_only,
+                        "recall_at_10": round(rec, 3),
+                        "queries_short_of_10": short,
+                    }
                 row["query_embedding"] = await embed_latency(app, qs)
                 report["sizes"][str(size)] = row
                 print(json.dumps(row), flush=True)
@@ -339,19 +424,31 @@ def print_tables(report: dict[str, Any]) -> None:
     print("\nIngestion through the API (upload -> job -> ready), embedded worker on this machine")
     print("| documents | chunks | seconds | chunks/s | upload ms/doc |")
     print("|---|---|---|---|---|")
-    print(f"| {ing['documents']} | {ing['chunks']} | {ing['seconds']} | {ing['chunks_per_s']} | {ing['upload_ms_per_doc']} |")
-    print(f"\nSearch, {report['tenants']} tenants present, k=10 (API = POST /v1/search in-process, query embedded "
-          "on CPU; backend = SQL only)")
-    print("| chunks | unique vectors | tenant (share) | API p50 / p99 ms | backend p50 / p99 ms | "
-          "query embed p50 / p99 ms | recall@10 vs exact | queries < 10 results |")
+    print(
+        f"| {ing['documents']} | {ing['chunks']} | {ing['seconds']} | {ing['chunks_per_s']} | "
+        f"{ing['upload_ms_per_doc']} |"
+    )
+    print(
+        f"\nSearch, {report['tenants']} tenants present, k=10 (API = POST /v1/search in-process, "
+        "query embedded "
+        "on CPU; backend = SQL only)"
+    )
+    print(
+        "| chunks | unique vectors | tenant (share) | API p50 / p99 ms | backend p50 / p99 ms | "
+        "query embed p50 / p99 ms | recall@10 vs exact | queries < 10 results |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for size, row in report["sizes"].items():
         for label in ("large", "small"):
             t = row[label]
-            print(f"| {size} | {row['unique_vectors']} | {label} ({100 * t['share']:.2f}%) | "
-                  f"{t['api']['p50_ms']} / {t['api']['p99_ms']} | {t['backend']['p50_ms']} / {t['backend']['p99_ms']} | "
-                  f"{row['query_embedding']['p50_ms']} / {row['query_embedding']['p99_ms']} | {t['recall_at_10']} | "
-                  f"{t['queries_short_of_10']} |")
+            print(
+                f"| {size} | {row['unique_vectors']} | {label} ({100 * t['share']:.2f}%) | "
+                f"{t['api']['p50_ms']} / {t['api']['p99_ms']} | {t['backend']['p50_ms']} / "
+                f"{t['backend']['p99_ms']} | "
+                f"{row['query_embedding']['p50_ms']} / {row['query_embedding']['p99_ms']} | "
+                f"{t['recall_at_10']} | "
+                f"{t['queries_short_of_10']} |"
+            )
     ev = report.get("regulatory_eval")
     if ev:
         print("\nRegulatory evaluation set (bench/regulatory_questions.jsonl)")
@@ -363,7 +460,9 @@ def print_tables(report: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--queries", type=int, default=200, help="queries per tenant and size")
     parser.add_argument("--articles", type=int, default=30, help="PubMedQA articles for the ingestion run")

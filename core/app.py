@@ -156,7 +156,10 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             Tag(name="plugins", description="Per-tenant plugin enablement and settings."),
             Tag(name="policy", description="The tenant's own policy data."),
             Tag(name="usage", description="The tenant's metered usage per day."),
-            Tag(name="documents", description="The tenant's documents for retrieval: upload, versions, delete."),
+            Tag(
+                name="documents",
+                description="The tenant's documents for retrieval: upload, versions, delete.",
+            ),
             Tag(name="search", description="Hybrid search with exact citations over documents and corpora."),
         ],
     )

@@ -1,5 +1,6 @@
 """The app's ModelServices (lumen.plugins.sdk.inference): what `ctx.generate()`, `ctx.embed()` and
-`ctx.retrieve()` reach. Retrieval and embeddings are wired here; generation arrives with the inference pool."""
+`ctx.retrieve()` reach. Retrieval and embeddings are wired here; generation comes with the inference
+pool."""
 
 from __future__ import annotations
 
@@ -55,4 +56,6 @@ class ModelServicesImpl:
             raise UnprocessableEntity(f"k: must be between 1 and {MAX_K}", slug="validation-error")
         config = await self._tenant_config.get(tenant_id)
         chosen = self.retrieval.choose_corpora(corpora, config.enabled_plugins)
-        return await self.retrieval.search(tenant_id, query, corpora=chosen, filters=filters_from(filters), k=k)
+        return await self.retrieval.search(
+            tenant_id, query, corpora=chosen, filters=filters_from(filters), k=k
+        )

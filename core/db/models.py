@@ -15,4 +15,15 @@ from lumen.core.webhooks import models as webhooks
 from lumen.inference.retrieval import models as retrieval
 from lumen.tenants import models as tenants
 
-__all__ = ["Base", "audit", "idempotency", "jobs", "limits", "plugins", "policy", "retrieval", "tenants", "webhooks"]
+__all__ = [
+    "Base",
+    "audit",
+    "idempotency",
+    "jobs",
+    "limits",
+    "plugins",
+    "policy",
+    "retrieval",
+    "tenants",
+    "webhooks",
+]

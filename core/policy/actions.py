@@ -105,7 +105,9 @@ KERNEL_ACTIONS: dict[str, ActionSpec] = {
         description="Upload a document or a new version of one.", scopes=("documents:write",)
     ),
     "documents.list": ActionSpec(
-        description="List the tenant's documents.", scopes=("documents:read", "documents:write"), access="read"
+        description="List the tenant's documents.",
+        scopes=("documents:read", "documents:write"),
+        access="read",
     ),
     "documents.read": ActionSpec(
         description="Read one document and its versions.",

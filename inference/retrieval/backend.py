@@ -1,5 +1,6 @@
-"""The retrieval backend interface and the embedded one: PostgreSQL full-text search plus pgvector HNSW,
-fused by reciprocal rank fusion, in the tenant's scope (row-level security) with the shared corpora unioned in.
+"""The retrieval backend interface and the embedded one: PostgreSQL full-text search plus pgvector
+HNSW, fused by reciprocal rank fusion, in the tenant's scope (row-level security) with the shared
+corpora unioned in.
 
 Multi-tenant pitfall: all tenants share one HNSW index, and pgvector applies `WHERE tenant_id = ...` after the
 index scan, so a tenant owning 1% of the rows used to get ~1 result out of 10. Each query therefore runs with
@@ -54,7 +55,9 @@ class RetrievalBackend(Protocol):
 
     async def search(self, query: SearchQuery) -> list[Passage]: ...
 
-    async def version_ready(self, tenant_id: uuid.UUID, document_id: uuid.UUID, version_id: uuid.UUID) -> None: ...
+    async def version_ready(
+        self, tenant_id: uuid.UUID, document_id: uuid.UUID, version_id: uuid.UUID
+    ) -> None: ...
 
     async def corpus_document_ready(self, corpus: str, document_id: uuid.UUID) -> None: ...
 
@@ -99,30 +102,29 @@ class PgVectorBackend:
 
     def statement(self, query: SearchQuery, params: dict[str, Any]) -> str:
         n = max(self._candidates, query.k * 4)
-        params.update(qv=vector_literal(query.vector), qt=tsquery(query.text), n=n, k=query.k, tid=query.tenant_id)
+        params.update(
+            qv=vector_literal(query.vector), qt=tsquery(query.text), n=n, k=query.k, tid=query.tenant_id
+        )
+        # Only fixed SQL fragments are joined here; every value travels as a bound parameter.
         where = _filter_sql(query.filters, params)
-        vec, fts = [], []
+        distance = "embedding <=> CAST(CAST(:qv AS text) AS vector)"
+        rank = "ts_rank_cd(tsv, (SELECT t FROM q))"
+        sources = []
         if query.tenant_documents:
-            vec.append(
-                "(SELECT 'tenant'::text AS corpus, id, embedding <=> CAST(CAST(:qv AS text) AS vector) AS d FROM document_chunks "
-                f"WHERE tenant_id = :tid AND active AND embedding IS NOT NULL{where} "
-                "ORDER BY embedding <=> CAST(CAST(:qv AS text) AS vector) LIMIT :n)"
-            )
-            fts.append(
-                "(SELECT 'tenant'::text AS corpus, id, ts_rank_cd(tsv, (SELECT t FROM q)) AS s FROM document_chunks "
-                f"WHERE tenant_id = :tid AND active AND tsv @@ (SELECT t FROM q){where} ORDER BY s DESC LIMIT :n)"
-            )
+            sources.append(("'tenant'::text", "document_chunks", "tenant_id = :tid"))
         if query.shared:
             params["shared"] = list(query.shared)
-            vec.append(
-                "(SELECT corpus, id, embedding <=> CAST(CAST(:qv AS text) AS vector) AS d FROM corpus_chunks "
-                f"WHERE corpus = ANY(:shared) AND active{where} ORDER BY embedding <=> CAST(CAST(:qv AS text) AS vector) LIMIT :n)"
-            )
-            fts.append(
-                "(SELECT corpus, id, ts_rank_cd(tsv, (SELECT t FROM q)) AS s FROM corpus_chunks "
-                f"WHERE corpus = ANY(:shared) AND active AND tsv @@ (SELECT t FROM q){where} "
-                "ORDER BY s DESC LIMIT :n)"
-            )
+            sources.append(("corpus", "corpus_chunks", "corpus = ANY(:shared)"))
+        vec = [
+            f"(SELECT {corpus} AS corpus, id, {distance} AS d FROM {table} "  # noqa: S608
+            f"WHERE {owner} AND active AND embedding IS NOT NULL{where} ORDER BY {distance} LIMIT :n)"
+            for corpus, table, owner in sources
+        ]
+        fts = [
+            f"(SELECT {corpus} AS corpus, id, {rank} AS s FROM {table} "  # noqa: S608
+            f"WHERE {owner} AND active AND tsv @@ (SELECT t FROM q){where} ORDER BY s DESC LIMIT :n)"
+            for corpus, table, owner in sources
+        ]
         tsq = "to_tsquery('english', :qt)" if params["qt"] else "NULL::tsquery"
         return f"""
         WITH q AS MATERIALIZED (SELECT {tsq} AS t),
@@ -159,7 +161,7 @@ class PgVectorBackend:
         LEFT JOIN corpus_chunks cc ON f.corpus <> 'tenant' AND cc.id = f.id
         LEFT JOIN corpus_documents cd ON cd.id = cc.document_id
         ORDER BY f.score DESC, f.id
-        """
+        """  # noqa: S608
 
     async def search(self, query: SearchQuery) -> list[Passage]:
         if not query.tenant_documents and not query.shared:
@@ -177,7 +179,9 @@ class PgVectorBackend:
             rows = (await session.execute(text(sql), params)).mappings().all()
         return [_passage(row) for row in rows if row["text"] is not None]
 
-    async def version_ready(self, tenant_id: uuid.UUID, document_id: uuid.UUID, version_id: uuid.UUID) -> None:
+    async def version_ready(
+        self, tenant_id: uuid.UUID, document_id: uuid.UUID, version_id: uuid.UUID
+    ) -> None:
         return None  # the chunk rows are the index
 
     async def corpus_document_ready(self, corpus: str, document_id: uuid.UUID) -> None:

@@ -92,7 +92,9 @@ class _Sections:
         if self.cfr_section and (block_section is None or block_section.startswith(self.cfr_section)):
             mark = _PARAGRAPH_MARK.match(paragraph)
             if mark:
-                return f"{self.cfr_section}({mark.group(1)})" + (f"({mark.group(2)})" if mark.group(2) else "")
+                return f"{self.cfr_section}({mark.group(1)})" + (
+                    f"({mark.group(2)})" if mark.group(2) else ""
+                )
             return block_section or self.cfr_section
         if block_section is None and self.annex:
             number = _NUMBER.match(paragraph)
@@ -115,7 +117,9 @@ def chunk_document(
     """Group the parsed blocks into chunks of at most `max_chars` that never cross a section boundary."""
     text = parsed.text
     sections = _Sections(title or parsed.title, section_id, text)
-    units: list[tuple[int, int, str | None, str | None, int | None]] = []  # start, end, heading, section, page
+    units: list[
+        tuple[int, int, str | None, str | None, int | None]
+    ] = []  # start, end, heading, section, page
     pending_heading: Block | None = None
     pending_section: str | None = None
     for block in parsed.blocks:

@@ -19,9 +19,9 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from lumen.core.db.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from lumen.core.db.unit_of_work import unit_of_work
 from lumen.core.http.dependencies import Caller, DbSession
 from lumen.core.http.errors import LumenProblem, NotFound, UnprocessableEntity, field_message
-from lumen.core.db.unit_of_work import unit_of_work
 from lumen.core.jobs.outbox import wake_after_commit
 from lumen.core.tenancy.config import TenantConfigCache
 from lumen.inference.retrieval.models import Document, DocumentVersion
@@ -44,7 +44,9 @@ from lumen.inference.retrieval.service import AcceptedDocument, DocumentFields, 
 __all__ = ["DocumentController", "SearchController"]
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Page size.")]
-Cursor = Annotated[str | None, QueryParameter(max_length=200, description="`next_cursor` of the previous page.")]
+Cursor = Annotated[
+    str | None, QueryParameter(max_length=200, description="`next_cursor` of the previous page.")
+]
 
 _UPLOAD_DOC = (
     "Send JSON `{title, text, content_type}` (text/plain, text/markdown, text/html, application/xml for eCFR "
@@ -125,8 +127,12 @@ async def _read_upload(request: Request[Any, Any, Any]) -> tuple[bytes, Document
             form = await request.form()
         except ClientException as exc:
             if exc.status_code == 413:
-                raise LumenProblem(f"file: larger than {MAX_UPLOAD_BYTES} bytes", slug="payload-too-large") from None
-            raise LumenProblem(f"the multipart body could not be read ({exc.detail})", slug="validation-error") from None
+                raise LumenProblem(
+                    f"file: larger than {MAX_UPLOAD_BYTES} bytes", slug="payload-too-large"
+                ) from None
+            raise LumenProblem(
+                f"the multipart body could not be read ({exc.detail})", slug="validation-error"
+            ) from None
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise LumenProblem("file: a multipart upload needs a `file` part", slug="validation-error")
@@ -134,9 +140,14 @@ async def _read_upload(request: Request[Any, Any, Any]) -> tuple[bytes, Document
         if len(data) > MAX_UPLOAD_BYTES:
             raise LumenProblem(f"file: larger than {MAX_UPLOAD_BYTES} bytes", slug="payload-too-large")
         filename = (upload.filename or "").rsplit("/", 1)[-1][:300] or None
-        declared = form.get("content_type") if isinstance(form.get("content_type"), str) else upload.content_type
-        text_fields = {k: v for k in ("title", "jurisdiction", "document_type", "effective_date")
-                       if isinstance(v := form.get(k), str) and v.strip()}
+        declared = (
+            form.get("content_type") if isinstance(form.get("content_type"), str) else upload.content_type
+        )
+        text_fields = {
+            k: v
+            for k in ("title", "jurisdiction", "document_type", "effective_date")
+            if isinstance(v := form.get(k), str) and v.strip()
+        }
         text_fields.setdefault("title", filename or "")
         meta = _convert({**text_fields, "text": "-", "content_type": "text/plain"})
         return data, DocumentFields(
@@ -179,7 +190,9 @@ class DocumentController(Controller):
         assert principal.tenant_id is not None
         data, fields = await _read_upload(request)
         try:
-            accepted: AcceptedDocument = await DocumentIngestor(session, principal.tenant_id).accept(data, fields)
+            accepted: AcceptedDocument = await DocumentIngestor(session, principal.tenant_id).accept(
+                data, fields
+            )
         except UnsupportedDocument as exc:
             raise LumenProblem(f"file: {exc}", slug="unsupported-media-type") from None
         except InvalidDocument as exc:
@@ -231,7 +244,11 @@ class DocumentController(Controller):
         status_code=HTTP_204_NO_CONTENT,
     )
     async def delete_document(
-        self, request: Request[Any, Any, Any], document_id: FromPath[uuid.UUID], session: DbSession, principal: Caller
+        self,
+        request: Request[Any, Any, Any],
+        document_id: FromPath[uuid.UUID],
+        session: DbSession,
+        principal: Caller,
     ) -> None:
         tenant_id = principal.tenant_id
         assert tenant_id is not None
@@ -271,11 +288,17 @@ class SearchController(Controller):
         corpora = retrieval.choose_corpora(data.corpora, config.enabled_plugins)
         raw_filters = msgspec.to_builtins(data.filters) if data.filters else None
         filters = filters_from(
-            {k: (date.fromisoformat(v) if k == "effective_date" else v) for k, v in raw_filters.items() if v is not None}
+            {
+                k: (date.fromisoformat(v) if k == "effective_date" else v)
+                for k, v in raw_filters.items()
+                if v is not None
+            }
             if raw_filters
             else None
         )
-        passages = await retrieval.search(principal.tenant_id, data.query, corpora=corpora, filters=filters, k=data.k)
+        passages = await retrieval.search(
+            principal.tenant_id, data.query, corpora=corpora, filters=filters, k=data.k
+        )
         return SearchResponse(
             passages=[
                 PassageOut(
@@ -297,4 +320,3 @@ class SearchController(Controller):
             ],
             corpora=corpora,
         )
-

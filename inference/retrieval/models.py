@@ -20,7 +20,14 @@ from sqlalchemy.types import UserDefinedType
 
 from lumen.core.db.base import TenantModel, TimestampedModel
 
-__all__ = ["EMBEDDING_DIMENSIONS", "CorpusChunk", "CorpusDocument", "Document", "DocumentChunk", "DocumentVersion"]
+__all__ = [
+    "EMBEDDING_DIMENSIONS",
+    "CorpusChunk",
+    "CorpusDocument",
+    "Document",
+    "DocumentChunk",
+    "DocumentVersion",
+]
 
 EMBEDDING_DIMENSIONS = 384
 

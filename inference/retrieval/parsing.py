@@ -164,7 +164,9 @@ class _Builder:
         self.blocks: list[Block] = []
         self.heading: str | None = None
 
-    def add(self, text: str, *, page: int | None = None, heading: bool = False, section: str | None = None) -> None:
+    def add(
+        self, text: str, *, page: int | None = None, heading: bool = False, section: str | None = None
+    ) -> None:
         text = _squash(text)
         if not text:
             return
@@ -179,7 +181,9 @@ class _Builder:
         if heading:
             self.heading = text
         self.blocks.append(
-            Block(start, self._length, heading=self.heading, section_id=section, page=page, is_heading=heading)
+            Block(
+                start, self._length, heading=self.heading, section_id=section, page=page, is_heading=heading
+            )
         )
 
     @property
@@ -196,7 +200,7 @@ def _squash(text: str) -> str:
     return _BLANKS.sub("\n", "\n".join(line.strip() for line in text.split("\n"))).strip()
 
 
-# --- plain text and Markdown: the stored text is the upload itself ---------------------------------------------
+# --- plain text and Markdown: the stored text is the upload itself ----------------------------------------
 
 _PARAGRAPH = re.compile(r"[^\n](?:.|\n(?!\s*\n))*", re.MULTILINE)
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -260,10 +264,26 @@ def _parse_markdown(data: bytes) -> ParsedDocument:
     return ParsedDocument(text=text, blocks=blocks, format=MARKDOWN)
 
 
-# --- HTML ---------------------------------------------------------------------------------------------------
+# --- HTML -------------------------------------------------------------------------------------------------
 
-_HTML_BLOCKS = {"h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "td", "th", "dt", "dd",
-                "caption", "figcaption"}
+_HTML_BLOCKS = {
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "p",
+    "li",
+    "pre",
+    "blockquote",
+    "td",
+    "th",
+    "dt",
+    "dd",
+    "caption",
+    "figcaption",
+}
 
 
 def _html_blocks(builder: _Builder, html: str) -> str | None:
@@ -295,7 +315,7 @@ def _parse_html(data: bytes) -> ParsedDocument:
     return ParsedDocument(text=builder.text, blocks=builder.blocks, format=HTML, title=title)
 
 
-# --- PDF ----------------------------------------------------------------------------------------------------
+# --- PDF --------------------------------------------------------------------------------------------------
 
 
 def _parse_pdf(data: bytes) -> ParsedDocument:
@@ -345,7 +365,7 @@ def _looks_like_heading(line: str) -> bool:
     return bool(_NUMBERED.match(line)) or (line.isupper() and len(line) > 3)
 
 
-# --- DOCX ---------------------------------------------------------------------------------------------------
+# --- DOCX -------------------------------------------------------------------------------------------------
 
 
 def _check_zip(data: bytes) -> None:
@@ -393,7 +413,7 @@ def _parse_docx(data: bytes) -> ParsedDocument:
     return ParsedDocument(text=builder.text, blocks=builder.blocks, format=DOCX, title=title)
 
 
-# --- XML: eCFR and DailyMed SPL --------------------------------------------------------------------------------
+# --- XML: eCFR and DailyMed SPL ---------------------------------------------------------------------------
 
 
 def _xml_root(data: bytes) -> Any:
@@ -405,8 +425,13 @@ def _xml_root(data: bytes) -> Any:
     if b"<!ENTITY" in head or b"<!ENTITY" in data:
         raise InvalidDocument("the XML declares entities (<!ENTITY>), which are not accepted")
     parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
-        remove_comments=True, remove_pis=True,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
     )
     try:
         return etree.fromstring(data, parser=parser)
@@ -469,7 +494,10 @@ def parse_ecfr(root: Any) -> ParsedDocument:
     if not builder.blocks:
         raise InvalidDocument("the eCFR XML contains no sections")
     return ParsedDocument(
-        text=builder.text, blocks=builder.blocks, format="ecfr", title=doc_title,
+        text=builder.text,
+        blocks=builder.blocks,
+        format="ecfr",
+        title=doc_title,
         metadata={"jurisdiction": "US", "document_type": "regulation"},
     )
 
@@ -505,7 +533,9 @@ def parse_spl(root: Any) -> ParsedDocument:
         if not heading and code is not None:
             heading = (code.get("displayName") or "").title() or None
         number = re.match(r"^(\d+(?:\.\d+)*)\s", heading or "")
-        section_id = number.group(1) if number else (f"LOINC {code.get('code')}" if code is not None else None)
+        section_id = (
+            number.group(1) if number else (f"LOINC {code.get('code')}" if code is not None else None)
+        )
         if heading:
             builder.add(heading, heading=True, section=section_id)
         text_node = section.find(f"{_V3}text")
@@ -530,18 +560,46 @@ def parse_spl(root: Any) -> ParsedDocument:
     )
 
 
-# --- openFDA drug label JSON -------------------------------------------------------------------------------------
+# --- openFDA drug label JSON ------------------------------------------------------------------------------
 
 # Label fields read, in label order; everything else (ids, openfda metadata, *_table HTML) is skipped.
 OPENFDA_SECTIONS = (
-    "boxed_warning", "indications_and_usage", "dosage_and_administration", "dosage_forms_and_strengths",
-    "contraindications", "warnings_and_cautions", "warnings", "precautions", "adverse_reactions",
-    "drug_interactions", "use_in_specific_populations", "pregnancy", "lactation", "pediatric_use",
-    "geriatric_use", "overdosage", "description", "clinical_pharmacology", "mechanism_of_action",
-    "pharmacokinetics", "how_supplied", "storage_and_handling", "patient_counseling_information",
-    "purpose", "active_ingredient", "inactive_ingredient", "do_not_use", "ask_doctor",
-    "ask_doctor_or_pharmacist", "stop_use", "when_using", "pregnancy_or_breast_feeding",
-    "keep_out_of_reach_of_children", "directions", "other_safety_information", "questions",
+    "boxed_warning",
+    "indications_and_usage",
+    "dosage_and_administration",
+    "dosage_forms_and_strengths",
+    "contraindications",
+    "warnings_and_cautions",
+    "warnings",
+    "precautions",
+    "adverse_reactions",
+    "drug_interactions",
+    "use_in_specific_populations",
+    "pregnancy",
+    "lactation",
+    "pediatric_use",
+    "geriatric_use",
+    "overdosage",
+    "description",
+    "clinical_pharmacology",
+    "mechanism_of_action",
+    "pharmacokinetics",
+    "how_supplied",
+    "storage_and_handling",
+    "patient_counseling_information",
+    "purpose",
+    "active_ingredient",
+    "inactive_ingredient",
+    "do_not_use",
+    "ask_doctor",
+    "ask_doctor_or_pharmacist",
+    "stop_use",
+    "when_using",
+    "pregnancy_or_breast_feeding",
+    "keep_out_of_reach_of_children",
+    "directions",
+    "other_safety_information",
+    "questions",
 )
 
 
@@ -574,7 +632,8 @@ def parse_openfda_label(body: Any) -> ParsedDocument:
             if isinstance(value, str):
                 for paragraph in re.split(r"\n\s*\n|(?<=\.)\s{2,}", value):
                     builder.add(paragraph, section=name)
-    openfda = label.get("openfda") if isinstance(label.get("openfda"), dict) else {}
+    raw_openfda = label.get("openfda")
+    openfda: dict[str, Any] = raw_openfda if isinstance(raw_openfda, dict) else {}
     names = openfda.get("brand_name") or openfda.get("generic_name") or []
     metadata: dict[str, Any] = {"jurisdiction": "US", "document_type": "drug-label"}
     for key in ("set_id", "id", "version"):
@@ -584,7 +643,9 @@ def parse_openfda_label(body: Any) -> ParsedDocument:
     if isinstance(effective, str) and re.fullmatch(r"\d{8}", effective):
         metadata["effective_date"] = f"{effective[:4]}-{effective[4:6]}-{effective[6:]}"
     title = f"{names[0]} label" if names and isinstance(names[0], str) else None
-    return ParsedDocument(text=builder.text, blocks=builder.blocks, format="openfda", title=title, metadata=metadata)
+    return ParsedDocument(
+        text=builder.text, blocks=builder.blocks, format="openfda", title=title, metadata=metadata
+    )
 
 
 _PARSERS: dict[str, Callable[[bytes], ParsedDocument]] = {

@@ -36,7 +36,9 @@ _SET_EMBEDDING = {
         "UPDATE document_chunks SET embedding = CAST(CAST(:v AS text) AS vector) "
         "WHERE id = :id AND tenant_id = :tenant"
     ),
-    "corpus_chunks": text("UPDATE corpus_chunks SET embedding = CAST(CAST(:v AS text) AS vector) WHERE id = :id"),
+    "corpus_chunks": text(
+        "UPDATE corpus_chunks SET embedding = CAST(CAST(:v AS text) AS vector) WHERE id = :id"
+    ),
 }
 
 
@@ -62,7 +64,9 @@ class DocumentRepository(TenantRepository[Document]):
     model = Document
 
     async def by_title(self, title: str) -> Document | None:
-        found = await self.session.scalars(self.select().where(Document.title == title).with_for_update())
+        found = await self.session.scalars(
+            select(Document).where(Document.tenant_id == self.tenant_id, Document.title == title).with_for_update()
+        )
         return found.one_or_none()
 
     async def version_by_hash(self, content_hash: str) -> DocumentVersion | None:
@@ -132,7 +136,9 @@ class DocumentRepository(TenantRepository[Document]):
         for i in range(0, len(rows), 1000):
             await self.session.execute(insert(DocumentChunk), rows[i : i + 1000])
 
-    async def unembedded(self, version_id: uuid.UUID, limit: int) -> Sequence[tuple[uuid.UUID, str, str | None]]:
+    async def unembedded(
+        self, version_id: uuid.UUID, limit: int
+    ) -> Sequence[tuple[uuid.UUID, str, str | None]]:
         rows = await self.session.execute(
             select(DocumentChunk.id, DocumentChunk.text, DocumentChunk.heading)
             .where(
@@ -221,7 +227,9 @@ class CorpusRepository:
         )
         return int(latest or 0) + 1
 
-    async def add(self, document: CorpusDocument, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+    async def add(
+        self, document: CorpusDocument, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]
+    ) -> None:
         self.session.add(document)
         await self.session.flush()
         rows = _chunk_rows(
@@ -241,7 +249,7 @@ class CorpusRepository:
         )
 
     async def make_current(self, document: CorpusDocument) -> None:
-        """The new version becomes the searchable one; older versions stay for the citations that name them."""
+        """The new version becomes the searchable one; older versions stay for the citations naming them."""
         await self.session.execute(
             update(CorpusDocument)
             .where(CorpusDocument.corpus == document.corpus, CorpusDocument.source_id == document.source_id)
@@ -249,11 +257,14 @@ class CorpusRepository:
         )
         await self.session.execute(
             update(CorpusChunk)
-            .where(CorpusChunk.document_id.in_(
-                select(CorpusDocument.id).where(
-                    CorpusDocument.corpus == document.corpus, CorpusDocument.source_id == document.source_id
+            .where(
+                CorpusChunk.document_id.in_(
+                    select(CorpusDocument.id).where(
+                        CorpusDocument.corpus == document.corpus,
+                        CorpusDocument.source_id == document.source_id,
+                    )
                 )
-            ))
+            )
             .values(active=CorpusChunk.document_id == document.id)
         )
 
@@ -261,7 +272,9 @@ class CorpusRepository:
         """Sources no plugin ships any more stop being searchable (their rows stay for old citations)."""
         result = await self.session.execute(
             update(CorpusDocument)
-            .where(CorpusDocument.corpus == corpus, CorpusDocument.current, CorpusDocument.source_id.not_in(keep))
+            .where(
+                CorpusDocument.corpus == corpus, CorpusDocument.current, CorpusDocument.source_id.not_in(keep)
+            )
             .values(current=False)
             .returning(CorpusDocument.id)
         )

@@ -112,4 +112,3 @@ class PassageOut(msgspec.Struct, kw_only=True):
 class SearchResponse(msgspec.Struct, kw_only=True):
     passages: list[PassageOut]
     corpora: list[str]  # the corpora searched
-

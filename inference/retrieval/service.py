@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -95,7 +96,9 @@ class DocumentIngestor:
         chunks = chunk_document(parsed, title=fields.title)
         document = await self.documents.by_title(fields.title)
         if document is None:
-            document = await self.documents.add(Document(title=fields.title, latest_version=0, current_version=0))
+            document = await self.documents.add(
+                Document(title=fields.title, latest_version=0, current_version=0)
+            )
         document.latest_version += 1
         meta = parsed.metadata
         version = await self.documents.add_version(
@@ -124,7 +127,9 @@ class DocumentIngestor:
         )
         version.job_id = job.id
         await self.session.flush()
-        log.info("retrieval.document_accepted", version=version.version, chunks=len(chunks), format=parsed.format)
+        log.info(
+            "retrieval.document_accepted", version=version.version, chunks=len(chunks), format=parsed.format
+        )
         return AcceptedDocument(document, version, deduplicated=False)
 
 
@@ -141,8 +146,8 @@ async def ingest_version(
     report_progress: Progress,
     **_: Any,
 ) -> dict[str, Any]:
-    """The ingestion job: embed the version's chunks batch by batch (each batch committed, so a retry resumes),
-    then make the version searchable in one transaction. Idempotent: arq may run it twice."""
+    """The ingestion job: embed the version's chunks batch by batch (each batch committed, so a retry
+    resumes), then make the version searchable in one transaction. Idempotent: arq may run it twice."""
     tenant, ident = uuid.UUID(tenant_id), uuid.UUID(version_id)
     scope = Scope.tenant(tenant)
     async with db.transaction(scope) as session:
@@ -160,7 +165,9 @@ async def ingest_version(
             batch = await repo.unembedded(ident, EMBED_BATCH)
         if not batch:
             break
-        vectors = await embedder.embed([embedding_input(title_text, heading, text) for _, text, heading in batch])
+        vectors = await embedder.embed(
+            [embedding_input(title_text, heading, text) for _, text, heading in batch]
+        )
         async with db.transaction(scope) as session:
             await DocumentRepository(session, tenant).set_embeddings(
                 [(chunk_id, vector) for (chunk_id, _, _), vector in zip(batch, vectors, strict=True)]
@@ -209,7 +216,9 @@ async def sync_corpora(
             await backend.corpus_document_ready(doc.corpus, earlier.id)
             reactivated += 1
             continue
-        parsed = parse(data, doc.content_type if doc.content_type in ("text/markdown", "text/plain") else "text/plain")
+        parsed = parse(
+            data, doc.content_type if doc.content_type in ("text/markdown", "text/plain") else "text/plain"
+        )
         chunks = chunk_document(parsed, title=doc.title, section_id=doc.section_id)
         if not chunks:
             continue
@@ -254,7 +263,14 @@ def _corpus_fingerprint(doc: SharedDocument) -> bytes:
     """Metadata that changes what search returns is part of the content hash."""
     return "|".join(
         str(x or "")
-        for x in (doc.title, doc.section_id, doc.jurisdiction, doc.document_type, doc.effective_date, doc.source_url)
+        for x in (
+            doc.title,
+            doc.section_id,
+            doc.jurisdiction,
+            doc.document_type,
+            doc.effective_date,
+            doc.source_url,
+        )
     ).encode()
 
 
@@ -262,16 +278,32 @@ def _with_base_section(chunks: Sequence[Chunk], section_id: str | None) -> list[
     if not section_id:
         return list(chunks)
     return [
-        c if c.section_id else Chunk(c.ordinal, c.start, c.end, c.text, c.heading, section_id, c.page) for c in chunks
+        c if c.section_id else Chunk(c.ordinal, c.start, c.end, c.text, c.heading, section_id, c.page)
+        for c in chunks
     ]
 
 
 class Searcher:
     """Search for one tenant over the corpora it may read."""
 
-    def __init__(self, embedder: Embedder, backend: RetrievalBackend) -> None:
+    def __init__(self, embedder: Embedder, backend: RetrievalBackend, *, cached_queries: int = 2048) -> None:
         self.embedder = embedder
         self.backend = backend
+        # Embedding the query is most of a search's CPU time; the same question (a plugin's standing query,
+        # a retry) is embedded once. Vectors only: nothing of any tenant's results is cached.
+        self._vectors: OrderedDict[str, list[float]] = OrderedDict()
+        self._cached_queries = cached_queries
+
+    async def query_vector(self, query: str) -> list[float]:
+        vector = self._vectors.get(query)
+        if vector is None:
+            vector = (await self.embedder.embed([query]))[0]
+            self._vectors[query] = vector
+            if len(self._vectors) > self._cached_queries:
+                self._vectors.popitem(last=False)
+        else:
+            self._vectors.move_to_end(query)
+        return vector
 
     async def search(
         self,
@@ -282,7 +314,7 @@ class Searcher:
         filters: SearchFilters,
         k: int,
     ) -> list[Passage]:
-        vector = (await self.embedder.embed([query]))[0]
+        vector = await self.query_vector(query)
         return await self.backend.search(
             SearchQuery(
                 tenant_id=tenant_id,

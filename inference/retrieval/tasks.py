@@ -45,7 +45,7 @@ def retrieval_functions(wrap: Wrap, tries: int) -> list[Function]:
                 await _mark_failed(retrieval, payload["tenant_id"], payload["version_id"], type(exc).__name__)
             raise
 
-    return [func(ingest, name=INGEST_JOB, max_tries=tries)]  # type: ignore[arg-type]
+    return [func(ingest, name=INGEST_JOB, max_tries=tries)]
 
 
 async def _sync(retrieval: Retrieval) -> None:

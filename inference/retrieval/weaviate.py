@@ -61,8 +61,8 @@ FROM document_chunks c JOIN documents d ON d.id = c.document_id
 WHERE c.tenant_id = :tenant AND c.version_id = :version AND c.embedding IS NOT NULL
 """
 _CORPUS_CHUNKS = """
-SELECT c.id, d.source_id AS document_id, c.version, c.corpus, d.title, c.text, c.heading, c.section_id, c.page,
-       c.start_offset, c.end_offset, c.jurisdiction, c.document_type, c.effective_date, d.source_url,
+SELECT c.id, d.source_id AS document_id, c.version, c.corpus, d.title, c.text, c.heading, c.section_id,
+       c.page, c.start_offset, c.end_offset, c.jurisdiction, c.document_type, c.effective_date, d.source_url,
        c.embedding::text AS embedding
 FROM corpus_chunks c JOIN corpus_documents d ON d.id = c.document_id
 WHERE c.document_id = :document
@@ -120,7 +120,7 @@ class WeaviateBackend:
         types = {"uuid": DataType.UUID, "text": DataType.TEXT, "int": DataType.INT, "date": DataType.DATE}
         await self._client.collections.create(
             name=name,
-            description="Lumen retrieval chunks; vectors are all-MiniLM-L6-v2 (384, cosine), supplied by Lumen.",
+            description="Lumen retrieval chunks; all-MiniLM-L6-v2 vectors (384, cosine) supplied by Lumen.",
             multi_tenancy_config=Configure.multi_tenancy(
                 enabled=True, auto_tenant_creation=True, auto_tenant_activation=True
             ),
@@ -147,13 +147,20 @@ class WeaviateBackend:
         if found is None:
             return None
         status = found.activity_status
-        if status in (TenantActivityStatus.INACTIVE, TenantActivityStatus.OFFLOADED, TenantActivityStatus.COLD,
-                      TenantActivityStatus.FROZEN):
+        if status in (
+            TenantActivityStatus.INACTIVE,
+            TenantActivityStatus.OFFLOADED,
+            TenantActivityStatus.COLD,
+            TenantActivityStatus.FROZEN,
+        ):
             await collection.tenants.update(Tenant(name=shard, activity_status=TenantActivityStatus.ACTIVE))
             log.info("retrieval.weaviate_shard_activated", from_status=str(status))
         for _ in range(50):  # ONLOADING: an offloaded shard coming back from cold storage
-            if status not in (TenantActivityStatus.ONLOADING, TenantActivityStatus.OFFLOADED,
-                              TenantActivityStatus.FROZEN):
+            if status not in (
+                TenantActivityStatus.ONLOADING,
+                TenantActivityStatus.OFFLOADED,
+                TenantActivityStatus.FROZEN,
+            ):
                 break
             await asyncio.sleep(0.2)
             refreshed = await collection.tenants.get_by_name(shard)
@@ -202,7 +209,9 @@ class WeaviateBackend:
         limit = max(50, query.k * 4)
         lists: list[list[Any]] = []
         if query.tenant_documents:
-            lists.append(await self._hybrid(collections.get(TENANT_COLLECTION), str(query.tenant_id), query, limit))
+            lists.append(
+                await self._hybrid(collections.get(TENANT_COLLECTION), str(query.tenant_id), query, limit)
+            )
         for corpus in query.shared:
             lists.append(await self._hybrid(collections.get(SHARED_COLLECTION), corpus, query, limit))
         scores: dict[str, float] = {}
@@ -226,15 +235,24 @@ class WeaviateBackend:
             handle = collection.with_tenant(shard)  # auto tenant creation makes it on first insert
         else:
             await handle.data.delete_many(where=Filter.by_property("document_id").equal(document_id))
-        objects = [DataObject(uuid=row.id, properties=_properties(row), vector=_vector(row.embedding)) for row in rows]
+        objects = [
+            DataObject(uuid=row.id, properties=_properties(row), vector=_vector(row.embedding))
+            for row in rows
+        ]
         for i in range(0, len(objects), 200):
             result = await handle.data.insert_many(objects[i : i + 200])
             if result.has_errors:
                 raise RuntimeError(f"weaviate refused {len(result.errors)} chunks")
 
-    async def version_ready(self, tenant_id: uuid.UUID, document_id: uuid.UUID, version_id: uuid.UUID) -> None:
+    async def version_ready(
+        self, tenant_id: uuid.UUID, document_id: uuid.UUID, version_id: uuid.UUID
+    ) -> None:
         async with self._db.transaction(Scope.tenant(tenant_id)) as session:
-            rows = list((await session.execute(text(_TENANT_CHUNKS), {"tenant": tenant_id, "version": version_id})).all())
+            rows = list(
+                (
+                    await session.execute(text(_TENANT_CHUNKS), {"tenant": tenant_id, "version": version_id})
+                ).all()
+            )
         collections = await self._collections()
         await self._replace(collections.get(TENANT_COLLECTION), str(tenant_id), str(document_id), rows)
 
@@ -286,7 +304,9 @@ def _properties(row: Any) -> dict[str, Any]:
         "end": row.end_offset,
         "jurisdiction": row.jurisdiction,
         "document_type": row.document_type,
-        "effective_date": datetime(effective.year, effective.month, effective.day, tzinfo=UTC) if effective else None,
+        "effective_date": datetime(effective.year, effective.month, effective.day, tzinfo=UTC)
+        if effective
+        else None,
         "source_url": row.source_url,
     }
 

@@ -19,7 +19,6 @@ from tests.live_server import LUMEN, Server
 pytestmark = pytest.mark.e2e
 
 
-
 @pytest.fixture
 def fresh_dir() -> Iterator[str]:
     path = tempfile.mkdtemp(prefix="lumen-e2e-")
@@ -138,8 +137,12 @@ def test_db_upgrade_against_configured_urls_is_idempotent(settings: Settings) ->
     """Production path: URLs given, nothing embedded started, migrations and grants re-applied cleanly."""
     assert settings.database.url is not None
     assert settings.database.owner_url is not None
-    env = _env(LUMEN_DATABASE_URL=settings.database.url, LUMEN_DATABASE_OWNER_URL=settings.database.owner_url,
-               LUMEN_REDIS_URL=settings.redis.url or "", LUMEN_DATA_DIR="/nonexistent/never-created")
+    env = _env(
+        LUMEN_DATABASE_URL=settings.database.url,
+        LUMEN_DATABASE_OWNER_URL=settings.database.owner_url,
+        LUMEN_REDIS_URL=settings.redis.url or "",
+        LUMEN_DATA_DIR="/nonexistent/never-created",
+    )
     result = _cli("db", "upgrade", env=env)
     assert result.returncode == 0, result.stderr
     assert "latest revision" in result.stdout

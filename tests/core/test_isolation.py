@@ -63,7 +63,11 @@ async def _job_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
 
 
 async def _document_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
-    body = {"title": f"victim-{uuid.uuid4().hex[:8]}", "text": "Owner's SOP text.", "content_type": "text/plain"}
+    body = {
+        "title": f"victim-{uuid.uuid4().hex[:8]}",
+        "text": "Owner's SOP text.",
+        "content_type": "text/plain",
+    }
     r = await client.post("/v1/documents", json=body, headers=owner.headers)
     assert r.status_code == 202, r.text
     return str(r.json()["id"])

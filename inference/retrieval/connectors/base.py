@@ -56,7 +56,9 @@ class FetchedDocument(msgspec.Struct, frozen=True, kw_only=True):
         )
 
     def section_ids(self) -> list[str | None]:
-        return [c.section_id for c in chunk_document(self.parse(), title=self.title, section_id=self.section_id)]
+        return [
+            c.section_id for c in chunk_document(self.parse(), title=self.title, section_id=self.section_id)
+        ]
 
 
 def new_client(timeout: float = 30.0) -> httpx.AsyncClient:

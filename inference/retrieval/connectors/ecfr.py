@@ -52,7 +52,9 @@ def split_sections(data: bytes, *, as_of: str | None = None) -> list[FetchedDocu
     return documents
 
 
-async def fetch_part(client: httpx.AsyncClient, title: int, part: int, *, as_of: date | None = None) -> list[FetchedDocument]:
+async def fetch_part(
+    client: httpx.AsyncClient, title: int, part: int, *, as_of: date | None = None
+) -> list[FetchedDocument]:
     day = (as_of or date.today()).isoformat()
     data = await get_bytes(client, PART_URL.format(date=day, title=title), {"part": str(part)})
     return split_sections(data, as_of=day)

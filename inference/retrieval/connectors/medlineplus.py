@@ -53,4 +53,3 @@ async def fetch_topics(client: httpx.AsyncClient, day: str) -> list[FetchedDocum
 async def search_topics(client: httpx.AsyncClient, term: str, *, limit: int = 10) -> bytes:
     """Raw results of the MedlinePlus web service (XML, `nlmSearchResult`)."""
     return await get_bytes(client, SEARCH_URL, {"db": "healthTopics", "term": term, "retmax": str(limit)})
-

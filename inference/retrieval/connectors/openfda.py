@@ -45,7 +45,9 @@ def parse_labels(data: bytes) -> list[FetchedDocument]:
     return documents
 
 
-async def fetch_labels(client: httpx.AsyncClient, search: str, *, limit: int = 10, api_key: str | None = None) -> list[FetchedDocument]:
+async def fetch_labels(
+    client: httpx.AsyncClient, search: str, *, limit: int = 10, api_key: str | None = None
+) -> list[FetchedDocument]:
     """Labels matching an openFDA search expression, e.g. `openfda.generic_name:"amoxicillin"`."""
     params: dict[str, Any] = {"search": search, "limit": max(1, min(limit, 100))}
     if api_key:

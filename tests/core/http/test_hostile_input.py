@@ -59,8 +59,9 @@ async def targets(client: httpx.AsyncClient) -> dict[str, Target]:
     tenant = await create_tenant(client)
     return {
         "tenant": Target(KEYS, tenant.headers, lambda: {"name": "ci key", "scopes": ["admin"]}),
-        "operator": Target(TENANTS, platform_headers(),
-                           lambda: {"slug": fresh_slug(), "name": "Hostile Inc"}),
+        "operator": Target(
+            TENANTS, platform_headers(), lambda: {"slug": fresh_slug(), "name": "Hostile Inc"}
+        ),
     }
 
 
@@ -73,14 +74,19 @@ def problem(response: httpx.Response, *statuses: int, field: str | None = None) 
     body = assert_problem(response, response.status_code)
     if field is not None:
         detail = body.get("detail", "")
-        named = (detail.startswith(field) or f"`{field}`" in detail or f"{field}:" in detail
-                 or f"{field}[" in detail)
+        named = (
+            detail.startswith(field)
+            or f"`{field}`" in detail
+            or f"{field}:" in detail
+            or f"{field}[" in detail
+        )
         assert named, f"detail does not name {field!r}: {detail!r}"
     return body
 
 
-async def post_raw(client: httpx.AsyncClient, target: Target, content: bytes,
-                   content_type: str = "application/json") -> httpx.Response:
+async def post_raw(
+    client: httpx.AsyncClient, target: Target, content: bytes, content_type: str = "application/json"
+) -> httpx.Response:
     headers = {**target.headers, "content-type": content_type}
     return await client.post(target.url, content=content, headers=headers)
 
@@ -261,8 +267,10 @@ async def test_invalid_uuid_in_path_is_4xx_problem(
 
 @pytest.mark.parametrize(
     ("path", "route"),
-    [("/v1/keys/00000000-0000-0000-0000-000000000000", "tenant"),
-     ("/v1/tenants/00000000-0000-0000-0000-000000000000", "operator")],
+    [
+        ("/v1/keys/00000000-0000-0000-0000-000000000000", "tenant"),
+        ("/v1/tenants/00000000-0000-0000-0000-000000000000", "operator"),
+    ],
 )
 async def test_well_formed_unknown_uuid_is_404(
     client: httpx.AsyncClient, targets: dict[str, Target], path: str, route: str
@@ -418,8 +426,11 @@ async def test_nul_byte_in_operator_issued_key_name_is_4xx(
     target = targets["operator"]
     r = await client.post(TENANTS, json=target.valid(), headers=target.headers)
     assert r.status_code == 201, r.text
-    response = await client.post(f"{TENANTS}/{r.json()['id']}/keys",
-                                 json={"name": "a\x00b", "scopes": ["admin"]}, headers=target.headers)
+    response = await client.post(
+        f"{TENANTS}/{r.json()['id']}/keys",
+        json={"name": "a\x00b", "scopes": ["admin"]},
+        headers=target.headers,
+    )
     problem(response, 400, 422, field="name")
 
 
@@ -429,8 +440,9 @@ async def test_nul_byte_in_tenant_rename_is_4xx(
     target = targets["operator"]
     r = await client.post(TENANTS, json=target.valid(), headers=target.headers)
     assert r.status_code == 201, r.text
-    response = await client.patch(f"{TENANTS}/{r.json()['id']}", json={"name": "a\x00b"},
-                                  headers=target.headers)
+    response = await client.patch(
+        f"{TENANTS}/{r.json()['id']}", json={"name": "a\x00b"}, headers=target.headers
+    )
     problem(response, 400, 422, field="name")
 
 
@@ -457,8 +469,9 @@ async def test_unknown_scope_is_422_naming_scopes(
 async def test_unknown_scope_on_operator_key_route_is_422(client: httpx.AsyncClient) -> None:
     r = await client.post(TENANTS, json={"slug": fresh_slug(), "name": "x"}, headers=platform_headers())
     assert r.status_code == 201, r.text
-    response = await client.post(f"{TENANTS}/{r.json()['id']}/keys", json={"name": "k", "scopes": ["nope"]},
-                                 headers=platform_headers())
+    response = await client.post(
+        f"{TENANTS}/{r.json()['id']}/keys", json={"name": "k", "scopes": ["nope"]}, headers=platform_headers()
+    )
     problem(response, 422, field="scopes")
 
 
@@ -483,8 +496,9 @@ async def test_expires_at_beyond_year_9999_in_utc_is_4xx(
     client: httpx.AsyncClient, targets: dict[str, Target]
 ) -> None:
     target = targets["tenant"]
-    response = await client.post(KEYS, json=target.valid(expires_at="9999-12-31T23:59:59-14:00"),
-                                 headers=target.headers)
+    response = await client.post(
+        KEYS, json=target.valid(expires_at="9999-12-31T23:59:59-14:00"), headers=target.headers
+    )
     problem(response, 400, 422, field="expires_at")
 
 
@@ -497,27 +511,55 @@ def sync_api(settings: Settings) -> Iterator[tuple[TestClient[Any], dict[str, st
     event loop, so Hypothesis's synchronous @given works). A separate app rather than the session one: the
     TestClient runs the app's lifespan, whose shutdown disposes the engine and Redis client it was given."""
     with TestClient(create_app(settings)) as http:
-        r = http.post(TENANTS, json={"slug": "hyp-" + secrets.token_hex(5), "name": "Hypothesis"},
-                      headers=platform_headers())
+        r = http.post(
+            TENANTS,
+            json={"slug": "hyp-" + secrets.token_hex(5), "name": "Hypothesis"},
+            headers=platform_headers(),
+        )
         assert r.status_code == 201, r.text
-        r = http.post(f"{TENANTS}/{r.json()['id']}/keys", json={"name": "admin", "scopes": ["admin"]},
-                      headers=platform_headers())
+        r = http.post(
+            f"{TENANTS}/{r.json()['id']}/keys",
+            json={"name": "admin", "scopes": ["admin"]},
+            headers=platform_headers(),
+        )
         assert r.status_code == 201, r.text
         yield http, bearer(r.json()["key"])
 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-    lambda children: (st.lists(children, max_size=5)
-                      | st.dictionaries(st.text(max_size=12), children, max_size=5)),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
     max_leaves=20,
 )
 
-_odd = st.sampled_from(["\x00", "'", '"', "\\", "%", "_", ";", "-", "\u202e", "\u200b", "\ufeff", "\u2028",
-                        "\u0085", "\x9b", "\x7f", "\U0010ffff", "\ud7ff", "\ue000"])
+_odd = st.sampled_from(
+    [
+        "\x00",
+        "'",
+        '"',
+        "\\",
+        "%",
+        "_",
+        ";",
+        "-",
+        "\u202e",
+        "\u200b",
+        "\ufeff",
+        "\u2028",
+        "\u0085",
+        "\x9b",
+        "\x7f",
+        "\U0010ffff",
+        "\ud7ff",
+        "\ue000",
+    ]
+)
 _text = st.text(alphabet=st.characters() | _odd, max_size=250)
-_dates = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 31),
-                      timezones=st.none() | st.timezones())
+_dates = st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 31), timezones=st.none() | st.timezones()
+)
 key_like = st.fixed_dictionaries(  # near-valid bodies, so that examples get past decoding to the database
     {
         "name": _text,
@@ -535,8 +577,9 @@ def test_arbitrary_json_to_create_key_is_never_5xx(sync_api: tuple[TestClient[An
     headers = {**headers, "content-type": "application/json"}
     outcomes: Counter[int] = Counter()
 
-    @hypothesis_settings(max_examples=150, deadline=None, database=None,
-                         suppress_health_check=[HealthCheck.too_slow])
+    @hypothesis_settings(
+        max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+    )
     @given(body=json_values | key_like)
     def check(body: Any) -> None:
         content = json.dumps(body, allow_nan=True).encode()  # NaN/Infinity: invalid JSON on purpose

@@ -78,12 +78,16 @@ async def test_same_key_different_body_is_422_reused(
     assert_problem(r, 422, "idempotency-key-reused")
     assert REPLAYED not in r.headers
     # A different path (and body) with the same key is a different request too.
-    r = await client.post(f"{KEYS}/{tenant_a.key_id}/rotate", json={"overlap_seconds": 60},
-                          headers=idem(tenant_a, key))
+    r = await client.post(
+        f"{KEYS}/{tenant_a.key_id}/rotate", json={"overlap_seconds": 60}, headers=idem(tenant_a, key)
+    )
     assert_problem(r, 422, "idempotency-key-reused")
     # So is the same path with a different query string.
-    r = await client.post(f"{KEYS}?x=1", content=first.request.content,
-                          headers={**idem(tenant_a, key), "content-type": "application/json"})
+    r = await client.post(
+        f"{KEYS}?x=1",
+        content=first.request.content,
+        headers={**idem(tenant_a, key), "content-type": "application/json"},
+    )
     assert_problem(r, 422, "idempotency-key-reused")
     assert await key_ids(client, tenant_a) == before
 
@@ -105,8 +109,9 @@ async def test_the_same_key_in_another_tenant_is_independent(
     assert again_b.headers[REPLAYED] == "true"
     assert again_b.content == b.content
     # And B with a different body is "reused" only against B's own record.
-    assert_problem(await client.post(KEYS, json=new_body(), headers=idem(tenant_b, key)), 422,
-                   "idempotency-key-reused")
+    assert_problem(
+        await client.post(KEYS, json=new_body(), headers=idem(tenant_b, key)), 422, "idempotency-key-reused"
+    )
     assert b.json()["id"] not in await key_ids(client, tenant_a)
 
 
@@ -115,8 +120,11 @@ async def test_the_same_key_in_another_tenant_is_independent(
     [
         pytest.param({"name": "x", "scopes": ["no-such-scope"]}, 422, id="service-rejects-422"),
         pytest.param({"name": "x", "scopes": "admin"}, 400, id="decoding-rejects-400"),
-        pytest.param({"name": "x", "scopes": ["admin"], "expires_at": "2020-01-01T00:00:00Z"}, 422,
-                     id="expiry-in-the-past-422"),
+        pytest.param(
+            {"name": "x", "scopes": ["admin"], "expires_at": "2020-01-01T00:00:00Z"},
+            422,
+            id="expiry-in-the-past-422",
+        ),
     ],
 )
 async def test_a_failed_request_is_not_stored_so_a_corrected_retry_runs(
@@ -165,11 +173,14 @@ async def test_concurrent_duplicates_create_exactly_one_key(
 async def _age_record(owner_engine: AsyncEngine, tenant: TenantHandle, key: str, hours: int) -> None:
     async with owner_engine.begin() as conn:
         # The owner is subject to FORCE ROW LEVEL SECURITY too: act within the tenant.
-        await conn.execute(text("SELECT set_config('lumen.tenant_id', :tenant, true)"),
-                           {"tenant": str(tenant.id)})
+        await conn.execute(
+            text("SELECT set_config('lumen.tenant_id', :tenant, true)"), {"tenant": str(tenant.id)}
+        )
         result = await conn.execute(
-            text("UPDATE idempotency_keys SET created_at = now() - make_interval(hours => :hours) "
-                 "WHERE tenant_id = :tenant AND key = :key"),
+            text(
+                "UPDATE idempotency_keys SET created_at = now() - make_interval(hours => :hours) "
+                "WHERE tenant_id = :tenant AND key = :key"
+            ),
             {"hours": hours, "tenant": tenant.id, "key": key},
         )
         assert result.rowcount == 1
@@ -184,8 +195,11 @@ async def test_an_expired_record_lets_the_key_be_reused(
 
     # 23 hours on, the record still holds: a different body is refused.
     await _age_record(owner_engine, tenant_a, key, 23)
-    assert_problem(await client.post(KEYS, json=new_body("too-soon"), headers=idem(tenant_a, key)), 422,
-                   "idempotency-key-reused")
+    assert_problem(
+        await client.post(KEYS, json=new_body("too-soon"), headers=idem(tenant_a, key)),
+        422,
+        "idempotency-key-reused",
+    )
 
     # Past the 24 h TTL the key is free: a new request runs (it would be 422 otherwise).
     await _age_record(owner_engine, tenant_a, key, 25)
@@ -311,7 +325,8 @@ async def test_stored_responses_are_sealed(
     secret = created.json()["key"].encode()
     async with owner_engine.begin() as conn:
         await conn.execute(text("SELECT set_config('lumen.tenant_id', :t, true)"), {"t": str(tenant_a.id)})
-        stored = (await conn.execute(text("SELECT response_body FROM idempotency_keys WHERE key = :k"),
-                                     {"k": key})).scalar_one()
+        stored = (
+            await conn.execute(text("SELECT response_body FROM idempotency_keys WHERE key = :k"), {"k": key})
+        ).scalar_one()
     assert secret not in stored
     assert b'"key"' not in stored

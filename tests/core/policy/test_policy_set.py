@@ -124,7 +124,7 @@ def test_a_package_root_keeps_decision_modules_inside_it() -> None:
 def test_a_package_root_leaves_rego_unit_tests_alone() -> None:
     """Unit tests never take part in decisions, so they may sit outside `lumen.ext` (where the core policy
     would otherwise iterate them)."""
-    source = 'package lumen.audit_test\n\nimport rego.v1\n\ntest_nothing if true\n'
+    source = "package lumen.audit_test\n\nimport rego.v1\n\ntest_nothing if true\n"
     core_policy_set().add_module("audit/a_test.rego", source, origin="audit", package_root="lumen.ext.audit")
 
 

@@ -229,8 +229,9 @@ async def test_a_delivery_whose_job_was_lost_is_rescued(
     assert len({got.headers["webhook-id"] for got in received}) == 1  # a rescue is the same message
 
 
-async def test_crossing_a_quota_share_emits_usage_threshold_reached(hooks: httpx.AsyncClient,
-                                                                     receiver: Receiver) -> None:
+async def test_crossing_a_quota_share_emits_usage_threshold_reached(
+    hooks: httpx.AsyncClient, receiver: Receiver
+) -> None:
     from tests.core.limits.conftest import set_limits
 
     tenant = await create_tenant(hooks)

@@ -33,7 +33,10 @@ async def _seed(engine: AsyncEngine, tenant: uuid.UUID, chunks: int, rng: random
     async with engine.begin() as conn:
         await conn.execute(text("SELECT set_config('lumen.tenant_id', :t, true)"), {"t": str(tenant)})
         await conn.execute(
-            text("INSERT INTO documents (id, tenant_id, title, latest_version, current_version) VALUES (:d, :t, :n, 1, 1)"),
+            text(
+                "INSERT INTO documents (id, tenant_id, title, latest_version, current_version) "
+                "VALUES (:d, :t, :n, 1, 1)"
+            ),
             {"d": document, "t": tenant, "n": new_title()},
         )
         await conn.execute(
@@ -45,15 +48,21 @@ async def _seed(engine: AsyncEngine, tenant: uuid.UUID, chunks: int, rng: random
         )
         await conn.execute(
             text(
-                "INSERT INTO document_chunks (id, tenant_id, document_id, version_id, version, ordinal, text, "
+                "INSERT INTO document_chunks (id, tenant_id, document_id, version_id, version, "
+                "ordinal, text, "
                 "start_offset, end_offset, active, embedding) VALUES (gen_random_uuid(), :t, :d, :v, 1, :o, "
                 "'seeded', 0, 6, true, CAST(CAST(:e AS text) AS vector))"
             ),
-            [{"t": tenant, "d": document, "v": version, "o": i, "e": vector_literal(_unit(rng))} for i in range(chunks)],
+            [
+                {"t": tenant, "d": document, "v": version, "o": i, "e": vector_literal(_unit(rng))}
+                for i in range(chunks)
+            ],
         )
 
 
-async def _vector_hits(engine: AsyncEngine, tenant: uuid.UUID, vector: list[float], iterative: str) -> tuple[int, str]:
+async def _vector_hits(
+    engine: AsyncEngine, tenant: uuid.UUID, vector: list[float], iterative: str
+) -> tuple[int, str]:
     backend = PgVectorBackend(None, candidates=10)  # type: ignore[arg-type]
     params: dict[str, Any] = {}
     query = SearchQuery(tenant_id=tenant, text="", vector=vector, tenant_documents=True, shared=(), k=10)
@@ -72,7 +81,7 @@ async def _vector_hits(engine: AsyncEngine, tenant: uuid.UUID, vector: list[floa
 async def test_a_tenant_with_one_percent_of_the_rows_still_gets_k_results(
     client: httpx.AsyncClient, app_engine: AsyncEngine
 ) -> None:
-    rng = random.Random(7)
+    rng = random.Random(7)  # noqa: S311 - test data, not secrets
     big, small = await create_tenant(client), await create_tenant(client)
     await _seed(app_engine, big.id, 3000, rng)
     await _seed(app_engine, small.id, 30, rng)
@@ -88,15 +97,25 @@ async def test_sql_without_a_tenant_filter_sees_no_other_tenants_chunks(
     client: httpx.AsyncClient, app_engine: AsyncEngine, settings: Any
 ) -> None:
     owner, intruder = await create_tenant(client), await create_tenant(client)
-    await _seed(app_engine, owner.id, 5, random.Random(1))
+    await _seed(app_engine, owner.id, 5, random.Random(1))  # noqa: S311
     async with app_engine.begin() as conn:
         await conn.execute(text("SELECT set_config('lumen.tenant_id', :t, true)"), {"t": str(intruder.id)})
         for table in ("documents", "document_versions", "document_chunks"):
-            assert await conn.scalar(text(f"SELECT count(*) FROM {table} WHERE tenant_id = :o"), {"o": owner.id}) == 0
+            assert (
+                await conn.scalar(text(f"SELECT count(*) FROM {table} WHERE tenant_id = :o"), {"o": owner.id})
+                == 0
+            )
         # The search statement itself, with the owner's id forged into its parameters, finds nothing either.
         params: dict[str, Any] = {}
         sql = PgVectorBackend(None).statement(  # type: ignore[arg-type]
-            SearchQuery(tenant_id=owner.id, text="seeded", vector=_unit(random.Random(2)), tenant_documents=True, shared=(), k=10),
+            SearchQuery(
+                tenant_id=owner.id,
+                text="seeded",
+                vector=_unit(random.Random(2)),  # noqa: S311
+                tenant_documents=True,
+                shared=(),
+                k=10,
+            ),
             params,
         )
         assert (await conn.execute(text(sql), params)).all() == []
@@ -106,13 +125,17 @@ async def test_deleting_a_tenant_removes_every_chunk_and_vector(
     client: httpx.AsyncClient, owner_engine: AsyncEngine, app_engine: AsyncEngine, ingest_worker: None
 ) -> None:
     tenant = await create_tenant(client)
-    created = await upload_text(client, tenant, new_title(), "The quillback pump is primed daily.", "text/plain")
+    created = await upload_text(
+        client, tenant, new_title(), "The quillback pump is primed daily.", "text/plain"
+    )
     await until_ready(client, tenant, created["id"])
 
     async def rows() -> int:
         async with app_engine.begin() as conn:
             await conn.execute(text("SELECT set_config('lumen.tenant_id', :t, true)"), {"t": str(tenant.id)})
-            return int(await conn.scalar(text("SELECT count(*) FROM document_chunks WHERE embedding IS NOT NULL")))
+            return int(
+                await conn.scalar(text("SELECT count(*) FROM document_chunks WHERE embedding IS NOT NULL"))
+            )
 
     assert await rows() == 1
     r = await client.delete(f"/v1/tenants/{tenant.id}", headers=platform_headers())
@@ -123,17 +146,25 @@ async def test_deleting_a_tenant_removes_every_chunk_and_vector(
 async def test_deleting_a_document_removes_its_chunks_at_the_sql_level(
     client: httpx.AsyncClient, app_engine: AsyncEngine, ingest_worker: None, tenant_a: TenantHandle
 ) -> None:
-    created = await upload_text(client, tenant_a, new_title(), "The bramblewick filter is replaced weekly.", "text/plain")
+    created = await upload_text(
+        client, tenant_a, new_title(), "The bramblewick filter is replaced weekly.", "text/plain"
+    )
     await until_ready(client, tenant_a, created["id"])
-    assert (await client.delete(f"/v1/documents/{created['id']}", headers=tenant_a.headers)).status_code == 204
+    assert (
+        await client.delete(f"/v1/documents/{created['id']}", headers=tenant_a.headers)
+    ).status_code == 204
     async with app_engine.begin() as conn:
         await conn.execute(text("SELECT set_config('lumen.tenant_id', :t, true)"), {"t": str(tenant_a.id)})
         for table in ("document_chunks", "document_versions"):
-            count = await conn.scalar(text(f"SELECT count(*) FROM {table} WHERE document_id = :d"), {"d": created["id"]})
+            count = await conn.scalar(
+                text(f"SELECT count(*) FROM {table} WHERE document_id = :d"), {"d": created["id"]}
+            )
             assert count == 0, table
 
 
 @pytest.mark.parametrize("query", ["'; DROP TABLE document_chunks; --", "a & b | !c <-> d", "\\x00 :* ()"])
-async def test_hostile_query_text_is_just_words(client: httpx.AsyncClient, tenant_a: TenantHandle, query: str) -> None:
+async def test_hostile_query_text_is_just_words(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, query: str
+) -> None:
     r = await client.post("/v1/search", json={"query": query}, headers=tenant_a.headers)
     assert r.status_code == 200, r.text

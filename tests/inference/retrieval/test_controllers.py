@@ -31,7 +31,9 @@ async def test_an_uploaded_document_is_found_with_an_exact_citation(
     assert SOP[top["start"] : top["end"]] == top["text"]
 
 
-async def test_ingestion_job_reports_progress_and_result(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_ingestion_job_reports_progress_and_result(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     created = await upload_text(client, tenant_a, new_title(), SOP)
     await until_ready(client, tenant_a, created["id"])
     job = (await client.get(f"/v1/jobs/{created['job_id']}", headers=tenant_a.headers)).json()
@@ -44,7 +46,9 @@ async def test_nothing_is_searchable_before_the_version_is_ready(
 ) -> None:
     """The upload's own transaction writes chunks inactive: a search right after it finds none of them."""
     tenant = await create_tenant(client)
-    created = await upload_text(client, tenant, new_title(), "Frobnication of the quixotic plinth.", "text/plain")
+    created = await upload_text(
+        client, tenant, new_title(), "Frobnication of the quixotic plinth.", "text/plain"
+    )
     early = await search(client, tenant, "frobnication plinth", corpora=["tenant"])
     doc = (await client.get(f"/v1/documents/{created['id']}", headers=tenant.headers)).json()
     if doc["state"] != "ready":  # the worker may, rarely, already be done
@@ -62,7 +66,9 @@ async def test_same_bytes_again_are_deduplicated(client: httpx.AsyncClient, tena
         headers=tenant_a.headers,
     )
     assert r.status_code == 200
-    assert r.json()["deduplicated"] is True and r.json()["id"] == first["id"] and r.json()["latest_version"] == 1
+    assert (
+        r.json()["deduplicated"] is True and r.json()["id"] == first["id"] and r.json()["latest_version"] == 1
+    )
 
 
 async def test_reupload_under_the_same_title_makes_a_new_version_and_old_citations_still_resolve(
@@ -70,11 +76,15 @@ async def test_reupload_under_the_same_title_makes_a_new_version_and_old_citatio
 ) -> None:
     tenant = await create_tenant(client)
     title = new_title()
-    v1 = await upload_text(client, tenant, title, "The glimmerstone kiln is fired at 800 degrees.", "text/plain")
+    v1 = await upload_text(
+        client, tenant, title, "The glimmerstone kiln is fired at 800 degrees.", "text/plain"
+    )
     await until_ready(client, tenant, v1["id"])
     old = (await search(client, tenant, "glimmerstone kiln temperature"))[0]
     assert old["version"] == 1 and "800" in old["text"]
-    v2 = await upload_text(client, tenant, title, "The glimmerstone kiln is fired at 950 degrees.", "text/plain")
+    v2 = await upload_text(
+        client, tenant, title, "The glimmerstone kiln is fired at 950 degrees.", "text/plain"
+    )
     assert v2["id"] == v1["id"] and v2["latest_version"] == 2
     await until_ready(client, tenant, v1["id"], version=2)
     now = await search(client, tenant, "glimmerstone kiln temperature")
@@ -99,7 +109,9 @@ async def test_list_is_paginated_and_shows_only_the_tenants_documents(client: ht
 
 async def test_deleting_a_document_removes_it_from_search(client: httpx.AsyncClient) -> None:
     tenant = await create_tenant(client)
-    created = await upload_text(client, tenant, new_title(), "The wobbleflange gasket is torqued to 12 Nm.", "text/plain")
+    created = await upload_text(
+        client, tenant, new_title(), "The wobbleflange gasket is torqued to 12 Nm.", "text/plain"
+    )
     await until_ready(client, tenant, created["id"])
     assert await search(client, tenant, "wobbleflange gasket torque")
     r = await client.delete(f"/v1/documents/{created['id']}", headers=tenant.headers)
@@ -110,7 +122,9 @@ async def test_deleting_a_document_removes_it_from_search(client: httpx.AsyncCli
 
 async def test_another_tenants_search_never_returns_the_passage(client: httpx.AsyncClient) -> None:
     owner, intruder = await create_tenant(client), await create_tenant(client)
-    created = await upload_text(client, owner, new_title(), "The snorkelwhip valve leaks at 3 bar.", "text/plain")
+    created = await upload_text(
+        client, owner, new_title(), "The snorkelwhip valve leaks at 3 bar.", "text/plain"
+    )
     await until_ready(client, owner, created["id"])
     assert await search(client, owner, "snorkelwhip valve")
     for body in ({}, {"corpora": ["tenant"]}, {"k": 50}):
@@ -122,7 +136,9 @@ async def test_another_tenants_search_never_returns_the_passage(client: httpx.As
     assert await search(client, owner, "snorkelwhip valve")
 
 
-async def test_search_input_is_validated_naming_the_field(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_search_input_is_validated_naming_the_field(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     cases = [
         ({"query": ""}, "query"),
         ({"query": "x", "k": 0}, "k"),
@@ -135,7 +151,9 @@ async def test_search_input_is_validated_naming_the_field(client: httpx.AsyncCli
         r = await client.post("/v1/search", json=body, headers=tenant_a.headers)
         assert r.status_code in (400, 422), (body, r.text)
         assert field in r.json()["detail"], (body, r.json())
-    r = await client.post("/v1/search", json={"query": "x", "corpora": ["secret-corpus"]}, headers=tenant_a.headers)
+    r = await client.post(
+        "/v1/search", json={"query": "x", "corpora": ["secret-corpus"]}, headers=tenant_a.headers
+    )
     assert_problem(r, 422)
     assert "secret-corpus" in r.json()["detail"]
 

@@ -10,13 +10,12 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar, get
+from litestar.params import FromQuery
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lumen.core.app import create_app
 from lumen.core.settings import Settings
-from litestar.params import FromQuery
-
 from lumen.plugins.sdk import ActionSpec, ChatMessage, Context, CorpusDocument, PluginInfo, hookimpl
 from tests.conftest import TenantHandle, assert_problem, create_tenant
 
@@ -124,11 +123,15 @@ async def test_filters_restrict_jurisdiction_and_effective_date(api: httpx.Async
     tenant = await create_tenant(api)
     r = await _search(api, tenant, "written procedures data migration", k=10, filters={"jurisdiction": "US"})
     assert {p["metadata"]["jurisdiction"] for p in r.json()["passages"]} == {"US"}
-    r = await _search(api, tenant, "written procedures data migration", k=10, filters={"effective_date": "2010-01-01"})
+    r = await _search(
+        api, tenant, "written procedures data migration", k=10, filters={"effective_date": "2010-01-01"}
+    )
     assert {p["document_id"] for p in r.json()["passages"]} == {"us-21cfr-211.100"}
 
 
-async def test_sync_is_idempotent_and_a_change_makes_a_new_version(settings: Settings, api: httpx.AsyncClient) -> None:
+async def test_sync_is_idempotent_and_a_change_makes_a_new_version(
+    settings: Settings, api: httpx.AsyncClient
+) -> None:
     app = create_app(settings, plugins=[CorpusPlugin()])
     assert (await app.state.retrieval.sync_corpora())["added"] == 0
     changed = create_app(settings, plugins=[CorpusPlugin(ANNEX_11_4_8 + " Zebrafinch checks included.")])
@@ -186,7 +189,8 @@ async def test_shared_corpora_are_written_only_in_the_platform_scope(
         with pytest.raises(Exception, match="row-level security"):
             await conn.execute(
                 text(
-                    "INSERT INTO corpus_documents (id, corpus, source_id, plugin, version, content_hash, title, "
+                    "INSERT INTO corpus_documents (id, corpus, source_id, plugin, version, "
+                    "content_hash, title, "
                     "content_type, text) VALUES (gen_random_uuid(), 'regulatory', 'fake', 'x', 99, 'h', 't', "
                     "'text/plain', 'forged')"
                 )

@@ -40,7 +40,9 @@ async def weaviate_app(settings: Settings) -> AsyncIterator[Litestar]:
 
 @pytest.fixture(scope="module")
 async def api(weaviate_app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=weaviate_app), base_url="http://t") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=weaviate_app), base_url="http://t"
+    ) as http:
         yield http
 
 
@@ -67,16 +69,22 @@ async def test_shared_corpus_is_unioned_in(api: httpx.AsyncClient) -> None:
 async def test_new_version_replaces_the_old_in_weaviate(api: httpx.AsyncClient) -> None:
     tenant = await create_tenant(api)
     title = new_title()
-    first = await upload_text(api, tenant, title, "The glimmerstone kiln is fired at 800 degrees.", "text/plain")
+    first = await upload_text(
+        api, tenant, title, "The glimmerstone kiln is fired at 800 degrees.", "text/plain"
+    )
     await until_ready(api, tenant, first["id"])
     await upload_text(api, tenant, title, "The glimmerstone kiln is fired at 950 degrees.", "text/plain")
     await until_ready(api, tenant, first["id"], version=2)
     assert [p["version"] for p in await search(api, tenant, "glimmerstone kiln", corpora=["tenant"])] == [2]
 
 
-async def test_document_and_tenant_deletion_erase_weaviate_objects(api: httpx.AsyncClient, weaviate_app: Litestar) -> None:
+async def test_document_and_tenant_deletion_erase_weaviate_objects(
+    api: httpx.AsyncClient, weaviate_app: Litestar
+) -> None:
     tenant = await create_tenant(api)
-    created = await upload_text(api, tenant, new_title(), "The wobbleflange gasket is torqued to 12 Nm.", "text/plain")
+    created = await upload_text(
+        api, tenant, new_title(), "The wobbleflange gasket is torqued to 12 Nm.", "text/plain"
+    )
     await until_ready(api, tenant, created["id"])
     assert (await api.delete(f"/v1/documents/{created['id']}", headers=tenant.headers)).status_code == 204
     assert await search(api, tenant, "wobbleflange", corpora=["tenant"]) == []
@@ -87,12 +95,18 @@ async def test_document_and_tenant_deletion_erase_weaviate_objects(api: httpx.As
     assert await collection.tenants.get_by_name(str(tenant.id)) is None
 
 
-async def test_an_inactive_shard_is_activated_for_a_query(api: httpx.AsyncClient, weaviate_app: Litestar) -> None:
+async def test_an_inactive_shard_is_activated_for_a_query(
+    api: httpx.AsyncClient, weaviate_app: Litestar
+) -> None:
     from weaviate.classes.tenants import Tenant, TenantActivityStatus
 
     tenant = await create_tenant(api)
-    created = await upload_text(api, tenant, new_title(), "The snorkelwhip valve leaks at 3 bar.", "text/plain")
+    created = await upload_text(
+        api, tenant, new_title(), "The snorkelwhip valve leaks at 3 bar.", "text/plain"
+    )
     await until_ready(api, tenant, created["id"])
     collection = (await weaviate_app.state.retrieval.backend._collections()).get("LumenTenantChunks")
-    await collection.tenants.update(Tenant(name=str(tenant.id), activity_status=TenantActivityStatus.INACTIVE))
+    await collection.tenants.update(
+        Tenant(name=str(tenant.id), activity_status=TenantActivityStatus.INACTIVE)
+    )
     assert await search(api, tenant, "snorkelwhip valve", corpora=["tenant"])

@@ -41,14 +41,20 @@ def test_ecfr_corpus_document_keeps_paragraph_ids_through_markdown() -> None:
     from lumen.inference.retrieval.chunking import chunk_document
     from lumen.inference.retrieval.parsing import parse
 
-    doc = split_sections((SAMPLES / "ecfr_part211_excerpt.xml").read_bytes())[1].as_corpus_document("regulatory")
-    chunks = chunk_document(parse(doc.text.encode(), "text/markdown"), title=doc.title, section_id=doc.section_id)
+    doc = split_sections((SAMPLES / "ecfr_part211_excerpt.xml").read_bytes())[1].as_corpus_document(
+        "regulatory"
+    )
+    chunks = chunk_document(
+        parse(doc.text.encode(), "text/markdown"), title=doc.title, section_id=doc.section_id
+    )
     assert [c.section_id for c in chunks] == ["21 CFR 211.113(a)", "21 CFR 211.113(b)"]
 
 
 async def test_ecfr_fetch_asks_for_the_part_as_of_a_date() -> None:
     seen: list[httpx.Request] = []
-    answers = {"/api/versioner/v1/full/2026-11-30/title-21.xml": (SAMPLES / "ecfr_part211_excerpt.xml").read_bytes()}
+    answers = {
+        "/api/versioner/v1/full/2026-11-30/title-21.xml": (SAMPLES / "ecfr_part211_excerpt.xml").read_bytes()
+    }
     async with _client(answers, seen) as client:
         sections = await fetch_part(client, 21, 211, as_of=date(2026, 11, 30))
     assert seen[0].url.params["part"] == "211" and len(sections) == 2
