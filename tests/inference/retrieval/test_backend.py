@@ -168,3 +168,20 @@ async def test_hostile_query_text_is_just_words(
 ) -> None:
     r = await client.post("/v1/search", json={"query": query}, headers=tenant_a.headers)
     assert r.status_code == 200, r.text
+
+
+async def test_tenant_deletion_reaches_the_backend_listener(client: httpx.AsyncClient, app: Any) -> None:
+    """An external backend (Weaviate) keeps tenant data outside PostgreSQL; it is told after the commit."""
+    assert app.state.retrieval.backend.tenant_deleted in app.state.plugins.tenant_deleted_listeners
+    told: list[uuid.UUID] = []
+
+    async def record(tenant_id: uuid.UUID) -> None:
+        told.append(tenant_id)
+
+    app.state.plugins.tenant_deleted_listeners.append(record)
+    try:
+        tenant = await create_tenant(client)
+        assert (await client.delete(f"/v1/tenants/{tenant.id}", headers=platform_headers())).status_code == 204
+        assert told == [tenant.id]
+    finally:
+        app.state.plugins.tenant_deleted_listeners.remove(record)
