@@ -65,7 +65,9 @@ class DocumentRepository(TenantRepository[Document]):
 
     async def by_title(self, title: str) -> Document | None:
         found = await self.session.scalars(
-            select(Document).where(Document.tenant_id == self.tenant_id, Document.title == title).with_for_update()
+            select(Document)
+            .where(Document.tenant_id == self.tenant_id, Document.title == title)
+            .with_for_update()
         )
         return found.one_or_none()
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from lumen.inference.retrieval.backend import PgVectorBackend, SearchQuery
+from lumen.inference.retrieval.backend import EXACT_BELOW, PgVectorBackend, SearchQuery
 from lumen.inference.retrieval.repository import vector_literal
 from tests.conftest import TenantHandle, create_tenant, platform_headers
 from tests.inference.retrieval.conftest import new_title, until_ready, upload_text
@@ -181,7 +181,33 @@ async def test_tenant_deletion_reaches_the_backend_listener(client: httpx.AsyncC
     app.state.plugins.tenant_deleted_listeners.append(record)
     try:
         tenant = await create_tenant(client)
-        assert (await client.delete(f"/v1/tenants/{tenant.id}", headers=platform_headers())).status_code == 204
+        assert (
+            await client.delete(f"/v1/tenants/{tenant.id}", headers=platform_headers())
+        ).status_code == 204
         assert told == [tenant.id]
     finally:
         app.state.plugins.tenant_deleted_listeners.remove(record)
+
+
+async def test_small_tenants_are_searched_exactly_not_through_the_shared_index(
+    client: httpx.AsyncClient, app_engine: AsyncEngine, app: Any
+) -> None:
+    """Below EXACT_BELOW chunks the tenant's own rows are scanned exactly (recall 1.0 by construction): the
+    search counts the tenant's chunks, and its SQL cannot be served by the HNSW index even when the
+    planner is pushed towards indexes."""
+    rng = random.Random(11)  # noqa: S311
+    tenant = await create_tenant(client)
+    await _seed(app_engine, tenant.id, 300, rng)
+    backend = app.state.retrieval.backend
+    query = SearchQuery(
+        tenant_id=tenant.id, text="", vector=_unit(rng), tenant_documents=True, shared=(), k=10
+    )
+    assert len(await backend.search(query)) == 10
+    assert backend._counts[("tenant", str(tenant.id))][0] == 300 < EXACT_BELOW
+    params: dict[str, Any] = {}
+    sql = backend.statement(query, params, exact_tenant=True)
+    async with app_engine.begin() as conn:
+        await conn.execute(text("SELECT set_config('lumen.tenant_id', :t, true)"), {"t": str(tenant.id)})
+        await conn.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join((await conn.scalars(text("EXPLAIN " + sql), params)).all())
+    assert "ix_document_chunks_embedding" not in plan
