@@ -137,8 +137,9 @@ class PgVectorBackend:
         exact_tenant: bool = False,
         exact_shared: bool = False,
     ) -> str:
-        """The hybrid search SQL. `exact_*`: order that source's candidates by an expression the HNSW index
-        cannot serve (`(distance) + 0`), so PostgreSQL scans those rows exactly."""
+        """The hybrid search SQL. `exact_*` (a source below EXACT_BELOW chunks): order its vector candidates
+        by an expression the HNSW index cannot serve (`(distance) + 0`), so PostgreSQL scans those rows
+        exactly, and match its full text over its own rows rather than through the shared GIN index."""
         n = max(self._candidates, query.k * 4)
         params.update(
             qv=vector_literal(query.vector), qt=tsquery(query.text), n=n, k=query.k, tid=query.tenant_id
@@ -159,10 +160,18 @@ class PgVectorBackend:
             f"ORDER BY {f'({distance}) + 0' if exact else distance} LIMIT :n)"
             for corpus, table, owner, exact in sources
         ]
+        # Full text: a small tenant's rows are read first (OFFSET 0 keeps the planner from starting at the
+        # GIN index, which for an OR query would match across every tenant's rows); a large one uses GIN.
         fts = [
-            f"(SELECT {corpus} AS corpus, id, {rank} AS s FROM {table} "  # noqa: S608
-            f"WHERE {owner} AND active AND tsv @@ (SELECT t FROM q){where} ORDER BY s DESC LIMIT :n)"
-            for corpus, table, owner, _ in sources
+            (
+                f"(SELECT corpus, id, {rank} AS s FROM (SELECT {corpus} AS corpus, id, tsv FROM {table} "  # noqa: S608
+                f"WHERE {owner} AND active{where} OFFSET 0) scoped WHERE tsv @@ (SELECT t FROM q) "
+                "ORDER BY s DESC LIMIT :n)"
+                if exact
+                else f"(SELECT {corpus} AS corpus, id, {rank} AS s FROM {table} "  # noqa: S608
+                f"WHERE {owner} AND active AND tsv @@ (SELECT t FROM q){where} ORDER BY s DESC LIMIT :n)"
+            )
+            for corpus, table, owner, exact in sources
         ]
         tsq = "to_tsquery('english', :qt)" if params["qt"] else "NULL::tsquery"
         return f"""
