@@ -147,7 +147,7 @@ class PgVectorBackend:
         # Only fixed SQL fragments are joined here; every value travels as a bound parameter.
         where = _filter_sql(query.filters, params)
         distance = "embedding <=> CAST(CAST(:qv AS text) AS vector)"
-        rank = "ts_rank_cd(tsv, (SELECT t FROM q))"
+        rank = "ts_rank(tsv, (SELECT t FROM q))"  # only its order matters to RRF; cheaper than ts_rank_cd
         sources = []
         if query.tenant_documents:
             sources.append(("'tenant'::text", "document_chunks", "tenant_id = :tid", exact_tenant))

@@ -50,6 +50,9 @@ def _chunk_columns() -> list[sa.Column]:
 
 def _vector_and_text_search(table: str) -> None:
     op.execute(f"ALTER TABLE {table} ADD COLUMN embedding vector({DIMENSIONS})")
+    # Vectors stay in the row, uncompressed: an exact scan over a tenant's rows otherwise spends most of
+    # its time fetching and decompressing TOASTed vectors (measured 3-4x slower).
+    op.execute(f"ALTER TABLE {table} ALTER COLUMN embedding SET STORAGE PLAIN")
     op.execute(f"ALTER TABLE {table} ADD COLUMN tsv tsvector GENERATED ALWAYS AS ({TSV}) STORED")
     op.execute(
         f"CREATE INDEX ix_{table}_embedding ON {table} USING hnsw (embedding vector_cosine_ops) "
