@@ -121,6 +121,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
 
     async def start() -> None:
         await bus.start()
+        retrieval.warm_in_background()
         await host.startup(settings)
 
     async def close() -> None:

@@ -52,6 +52,10 @@ class LocalEmbedder:
                 log.info("embeddings.model_loaded", model=MODEL_NAME)
             return self._model
 
+    def warm(self) -> None:
+        """Load the model now (seconds of CPU), so that the first search does not wait for it."""
+        self._load()
+
     def embed_sync(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []

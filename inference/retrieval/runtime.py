@@ -4,6 +4,7 @@ worker; never a module global."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -91,6 +92,12 @@ class Retrieval:
         k: int,
     ) -> list[Passage]:
         return await self.searcher.search(tenant_id, query, corpora=corpora, filters=filters, k=k)
+
+    def warm_in_background(self) -> None:
+        """Start loading the embedding model in a thread; searches that arrive meanwhile wait for it."""
+        warm = getattr(self.embedder, "warm", None)
+        if callable(warm):
+            threading.Thread(target=warm, name="lumen-embedder-warm", daemon=True).start()
 
     async def sync_corpora(self) -> dict[str, int]:
         return await sync_corpora(self.db, self.embedder, self.backend, self.shared)

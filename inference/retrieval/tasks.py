@@ -58,6 +58,7 @@ async def _sync(retrieval: Retrieval) -> None:
 async def start_retrieval(ctx: dict[str, Any], settings: Settings, host: PluginHost) -> None:
     retrieval = Retrieval.for_host(settings, ctx["db"], host)
     ctx["retrieval"] = retrieval
+    retrieval.warm_in_background()
     ctx["corpora_sync"] = asyncio.create_task(_sync(retrieval)) if retrieval.shared else None
 
 
