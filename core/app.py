@@ -51,6 +51,9 @@ from lumen.core.webhooks.service import KERNEL_EVENT_TYPES, threshold_listener
 from lumen.inference.pool.controllers import AdapterController, ChatController
 from lumen.inference.pool.router import InferencePool
 from lumen.inference.pool.service import InferenceGateway
+from lumen.inference.retrieval.controllers import DocumentController, SearchController
+from lumen.inference.retrieval.runtime import Retrieval
+from lumen.inference.services import ModelServicesImpl
 from lumen.tenants.controllers import KeyController, TenantController
 
 __all__ = ["app_from_env", "create_app"]
@@ -90,11 +93,12 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
     # The inference pool: the configured replicas (vLLM), or the local engine `lumen serve` started.
     pool = InferencePool(settings.inference_urls, settings.inference) if settings.inference_urls else None
     gateway = InferenceGateway(pool, db, settings.inference, settings.adapter_path, rate_limiter=rate_limiter)
+    retrieval = Retrieval.for_host(settings, db, host)
+    host.tenant_deleted_listeners.append(retrieval.backend.tenant_deleted)
     state = State(
         {
             "inference": gateway,
             # What PluginContext.generate/embed/retrieve call (lumen.plugins.sdk.inference.ModelServices).
-            "models": gateway,
             "settings": settings,
             "db": db,
             "redis": redis_client,
@@ -113,6 +117,9 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             "usage_threshold_listeners": rate_limiter.meter.listeners,
             "audit_signer": load_or_create_signer(settings.audit_signing_key, settings.data_path),
             "sealer": Sealer(instance_secret(settings)),
+            "retrieval": retrieval,
+            # What ctx.generate() / ctx.embed() / ctx.retrieve() reach (lumen.plugins.sdk.inference).
+            "models": ModelServicesImpl(retrieval, tenant_config, generator=gateway),
             "webhook_event_types": {
                 **KERNEL_EVENT_TYPES,
                 **{name: e.description for p in host.plugins.values() for name, e in p.events.items()},
@@ -124,6 +131,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
         await bus.start()
         if pool is not None:
             await pool.start()
+        retrieval.warm_in_background()
         await host.startup(settings)
 
     async def close() -> None:
@@ -133,6 +141,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
         await policy_engine.aclose()
         await redis_client.aclose()
         await rate_limiter.aclose()
+        await retrieval.aclose()
         await db.dispose()
 
     openapi = OpenAPIConfig(
@@ -164,6 +173,11 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
                 name="inference",
                 description="OpenAI-compatible generation (shared pool) and the tenant's LoRA adapters.",
             ),
+            Tag(
+                name="documents",
+                description="The tenant's documents for retrieval: upload, versions, delete.",
+            ),
+            Tag(name="search", description="Hybrid search with exact citations over documents and corpora."),
         ],
     )
 
@@ -186,6 +200,8 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             JobController,
             ChatController,
             AdapterController,
+            DocumentController,
+            SearchController,
             *host.routers,
         ],
         # Every authenticated route is decided by the policy (its `opt["action"]`), failing closed.

@@ -346,6 +346,34 @@ def jobs_watch(job_id: Any, tenant_slug: str, interval: float, data_dir: str | N
 
 
 @main.group()
+def corpora() -> None:
+    """The platform-shared retrieval corpora that plugins ship (register_corpora)."""
+
+
+@corpora.command("sync")
+@data_dir_option
+def corpora_sync(data_dir: str | None) -> None:
+    """Ingest every installed plugin's corpus documents now (idempotent: unchanged ones are skipped).
+    The worker also does this at start-up."""
+
+    async def work(resolved: Settings) -> dict[str, int]:
+        from lumen.core.db.session import Database
+        from lumen.core.plugins.host import PluginHost
+        from lumen.inference.retrieval.runtime import Retrieval
+
+        database = Database(resolved.database)
+        retrieval = Retrieval.for_host(resolved, database, PluginHost(allow=resolved.plugins))
+        try:
+            return await retrieval.sync_corpora()
+        finally:
+            await retrieval.aclose()
+            await database.dispose()
+
+    counts = _guarded(lambda: _run_with_db(_settings(data_dir), work))
+    click.echo("  ".join(f"{name}={value}" for name, value in counts.items()))
+
+
+@main.group()
 def tenants() -> None:
     """Create and list tenants (the platform operator's work)."""
 

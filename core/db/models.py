@@ -18,6 +18,7 @@ from lumen.core.plugins import models as plugins
 from lumen.core.policy import models as policy
 from lumen.core.webhooks import models as webhooks
 from lumen.inference.pool import models as inference
+from lumen.inference.retrieval import models as retrieval
 from lumen.tenants import models as tenants
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "limits",
     "plugins",
     "policy",
+    "retrieval",
     "tenants",
     "webhooks",
 ]

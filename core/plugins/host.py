@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -67,6 +67,8 @@ CORE_ROUTE_PREFIXES = frozenset(
         "/v1/adapters",
         "/v1/completions",
         "/v1/embeddings",
+        "/v1/documents",
+        "/v1/search",
     }
 )
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
@@ -110,6 +112,7 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, LoadedPlugin] = {}
+        self.tenant_deleted_listeners: list[Callable[[Any], Awaitable[None]]] = []
         candidates: list[tuple[str | None, object]] = []
         for entry in entry_points(group=ENTRY_POINT_GROUP):
             if allow and entry.name not in allow:
@@ -341,3 +344,9 @@ class PluginHost:
         await self._each(
             "tenant_deleted", lambda name: TenantEventContext(plugin=name, tenant_id=tenant_id), contain=True
         )
+        # Kernel parts that keep tenant data outside PostgreSQL (a Weaviate retrieval backend) erase it too.
+        for listener in self.tenant_deleted_listeners:
+            try:
+                await listener(tenant_id)
+            except Exception as exc:
+                log.error("plugins.tenant_deleted_listener_failed", error_type=type(exc).__name__)

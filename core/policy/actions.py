@@ -128,6 +128,26 @@ KERNEL_ACTIONS: dict[str, ActionSpec] = {
     "usage.read": ActionSpec(
         description="Read the tenant's metered usage per day.", scopes=("usage:read",), access="read"
     ),
+    # Retrieval: the tenant's documents and search over them plus the shared corpora it may read.
+    "documents.create": ActionSpec(
+        description="Upload a document or a new version of one.", scopes=("documents:write",)
+    ),
+    "documents.list": ActionSpec(
+        description="List the tenant's documents.",
+        scopes=("documents:read", "documents:write"),
+        access="read",
+    ),
+    "documents.read": ActionSpec(
+        description="Read one document and its versions.",
+        scopes=("documents:read", "documents:write"),
+        access="read",
+    ),
+    "documents.delete": ActionSpec(
+        description="Delete a document with every version, chunk and vector.", scopes=("documents:write",)
+    ),
+    "search.query": ActionSpec(
+        description="Search the tenant's documents and the shared corpora.", scopes=("search",), access="read"
+    ),
     "audit.export": ActionSpec(
         description="Export the audit chain, signed.", scopes=("audit:read",), operator=True, access="read"
     ),
