@@ -23,6 +23,8 @@ KERNEL_SCOPES = {
     "inference:generate": "Generate text with the inference pool (chat completions) and list models.",
     "adapters:manage": "Upload and delete the tenant's LoRA adapters.",
     "adapters:read": "List the tenant's LoRA adapters.",
+    "branding:manage": "Set the branding of the tenant's patient app.",
+    "branding:read": "Read the branding of the tenant's patient app.",
 }
 
 
