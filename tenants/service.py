@@ -265,7 +265,17 @@ def check_logo(logo: str) -> None:
         raise _invalid("logo: must be an https:// URL (without credentials) or a data:image URI")
 
 
+_HEX = re.compile(r"#[0-9a-fA-F]{6}")
+_LOCALE = re.compile(r"[a-z]{2,3}(?:-[A-Z][a-z]{3})?(?:-(?:[A-Z]{2}|[0-9]{3}))?")
+
+
 def check_branding(data: BrandingIn) -> None:
+    # The schema's patterns end in `$`, which also matches before a final newline: check the whole value.
+    for field, value in (("primary_color", data.primary_color), ("accent_color", data.accent_color)):
+        if value is not None and not _HEX.fullmatch(value):
+            raise _invalid(f"{field}: must be a colour written #rrggbb")
+    if not _LOCALE.fullmatch(data.locale):
+        raise _invalid("locale: must be a language tag such as en, en-GB or pt-BR")
     ratio = contrast_with_white(data.primary_color)
     if ratio < MIN_CONTRAST:
         raise _invalid(

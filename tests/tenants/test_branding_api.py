@@ -78,7 +78,7 @@ async def test_unknown_field_and_feature_are_refused(client: httpx.AsyncClient, 
 
 async def test_locale_is_a_language_tag(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
     assert (await put(client, tenant_a, name="X", primary_color="#0a5c8a", locale="en-GB")).status_code == 201
-    for bad in ['en" onload="x', "english", "EN", "en_GB"]:
+    for bad in ['en" onload="x', "english", "EN", "en_GB", "en\n"]:
         r = await put(client, tenant_a, name="X", primary_color="#0a5c8a", locale=bad)
         assert r.status_code in (400, 422) and "locale" in r.json()["detail"], bad
 

@@ -66,7 +66,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     env.update(LUMEN_PLATFORM_KEY=platform_key, LUMEN_LOG_LEVEL="warning", LUMEN_SERVER__WORKERS="1")
     shots = Path(os.environ.get("LUMEN_TEST_ARTIFACTS") or tmp_path_factory.mktemp("screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
-    server = Server(data_dir, env)
+    server = Server(data_dir, env, ready_timeout=240)  # the app imports spaCy, torch...: slow on busy CI
     try:
         live = App(server, platform_key, shots)
         acme = live.tenant("acmepharma")
@@ -162,7 +162,8 @@ def test_interaction_check_shows_severity(app: App, page: Any) -> None:
 def test_drug_autocomplete_offers_names(app: App, page: Any) -> None:
     page.goto(app.url("/t/acmepharma/#interactions"))
     page.get_by_label("Find a medicine").fill("warf")
-    page.wait_for_function("document.querySelectorAll('#drug-options option').length > 0", timeout=10_000)
+    # (wait_for_function would eval a string, which the page's CSP rightly forbids)
+    page.locator("#drug-options option").first.wait_for(state="attached", timeout=10_000)
     values = page.eval_on_selector_all("#drug-options option", "os => os.map(o => o.value.toLowerCase())")
     assert any("warfarin" in v for v in values)
     page.get_by_role("button", name="Add to list").click()
