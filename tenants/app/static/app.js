@@ -137,7 +137,9 @@
       nodes.push(
         el("div", { class: "card warning" },
           el("p", {}, el("span", { class: "severity severity-" + item.severity, text: SEVERITIES[item.severity] || item.severity }), " " + item.message),
-          el("p", {}, el("strong", { text: "What to do: " }), item.management))
+          item.management && item.management !== item.message
+            ? el("p", {}, el("strong", { text: "What to do: " }), item.management)
+            : null)
       );
     }
     const unknown = (data.unrecognized || []).map((u) => (typeof u === "string" ? u : u.input));
@@ -287,7 +289,7 @@
     if (result.status === 403) {
       return show(target, el("p", { class: "notice", role: "status", text: "Questions are not available in this app right now." }));
     }
-    const problem = failure(result, "Questions");
+    const problem = failure(result, "The question service");
     if (problem) return show(target, problem);
     const data = result.data || {};
     show(target,

@@ -273,3 +273,27 @@ def test_narrow_phone_has_no_horizontal_scroll(app: App, browser: Any) -> None:
         page.screenshot(path=str(app.shots / "acme-360px.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_axe_finds_no_serious_violations(app: App, browser: Any) -> None:
+    """axe-core (the engine browsers' dev tools use) on the page with results showing: no serious or
+    critical violations. The context bypasses the CSP only so that axe's own script can be injected."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
+    page = context.new_page()
+    try:
+        page.goto(app.url("/t/acmepharma/"))
+        page.get_by_label("My medicines (one per line)").fill("warfarin\naspirin")
+        page.get_by_role("button", name="Check interactions").click()
+        page.locator("#result-interactions .interaction").first.wait_for(timeout=15_000)
+        page.get_by_label("Describe your symptoms").fill("sudden weakness of one side of my face and arm")
+        page.get_by_role("button", name="Check my symptoms").click()
+        page.locator("#result-triage .level").wait_for(timeout=15_000)
+        results = Axe().run(page)
+        violations = results.response["violations"]
+        (app.shots / "axe-report.txt").write_text(results.generate_report())
+        serious = [(v["id"], v["impact"], len(v["nodes"])) for v in violations if v["impact"] in ("serious", "critical")]
+        assert serious == [], results.generate_report()
+    finally:
+        context.close()
