@@ -159,7 +159,7 @@ class AppSession(msgspec.Struct, kw_only=True):
     """POST /t/{slug}/session: a short-lived bearer token for the app's calls to the patient-facing API."""
 
     token: str
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - the scheme name
     expires_at: datetime
     expires_in: int
     scopes: list[str]

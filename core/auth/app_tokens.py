@@ -26,7 +26,7 @@ from lumen.core.http.errors import Unauthenticated
 
 __all__ = ["APP_TOKEN_PREFIX", "AppTokenSigner"]
 
-APP_TOKEN_PREFIX = "lm_app_"
+APP_TOKEN_PREFIX = "lm_app_"  # noqa: S105 - a prefix, not a secret
 _MAX_TOKEN_CHARS = 2048
 
 
@@ -44,7 +44,9 @@ class AppTokenSigner:
         self._key = hmac.new(instance_secret, b"lumen.app-session.v1", hashlib.sha256).digest()
         self.ttl_seconds = ttl_seconds
 
-    def issue(self, tenant_id: uuid.UUID, scopes: Iterable[str], *, now: float | None = None) -> tuple[str, int]:
+    def issue(
+        self, tenant_id: uuid.UUID, scopes: Iterable[str], *, now: float | None = None
+    ) -> tuple[str, int]:
         """(token, expiry in unix seconds)."""
         expires = int(now if now is not None else time.time()) + self.ttl_seconds
         payload = json.dumps(

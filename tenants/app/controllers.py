@@ -29,7 +29,7 @@ from lumen.tenants.models import Branding, TenantStatus
 from lumen.tenants.repository import BrandingRepository, TenantRepository
 from lumen.tenants.schemas import AppSession
 
-__all__ = ["APP_FEATURE_SCOPES", "PatientAppController", "SECURITY_HEADERS", "app_asset"]
+__all__ = ["APP_FEATURE_SCOPES", "SECURITY_HEADERS", "PatientAppController", "app_asset"]
 
 log = structlog.get_logger()
 
@@ -156,8 +156,10 @@ class PatientAppController(Controller):
     async def theme(self, request: Request[Any, Any, Any], slug: FromPath[str]) -> Response[Any]:
         _, branding = await _resolve(request.app.state.db, slug)
         # Both values matched ^#[0-9a-f]{6}$ on the way in; the pattern is checked again on the way out.
-        colours = [c if re.fullmatch(r"#[0-9a-f]{6}", c) else "#0a5c8a" for c in
-                   (branding.primary_color, branding.accent_color)]
+        colours = [
+            c if re.fullmatch(r"#[0-9a-f]{6}", c) else "#0a5c8a"
+            for c in (branding.primary_color, branding.accent_color)
+        ]
         css = f":root {{ --primary: {colours[0]}; --accent: {colours[1]}; }}\n"
         return _page(css, "text/css; charset=utf-8")
 

@@ -67,7 +67,9 @@ async def test_name_rules(client: httpx.AsyncClient, tenant_a: TenantHandle) -> 
         assert "name" in r.json()["detail"]
 
 
-async def test_unknown_field_and_feature_are_refused(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_unknown_field_and_feature_are_refused(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     r = await put(client, tenant_a, name="X", primary_color="#0a5c8a", css="body{}")
     assert r.status_code in (400, 422) and "css" in r.json()["detail"]
     r = await put(client, tenant_a, name="X", primary_color="#0a5c8a", features=["admin"])

@@ -20,7 +20,9 @@ from tests.live_server import Server
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)"
+    ),
 ]
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
@@ -44,11 +46,16 @@ class App:
         self.keys: dict[str, str] = {}
 
     def tenant(self, slug: str) -> str:
-        status, tenant = self.server.request("POST", "/v1/tenants", {"slug": slug, "name": slug}, self.platform_key)
+        status, tenant = self.server.request(
+            "POST", "/v1/tenants", {"slug": slug, "name": slug}, self.platform_key
+        )
         assert status == 201, tenant
         assert isinstance(tenant, dict)
         status, key = self.server.request(
-            "POST", f"/v1/tenants/{tenant['id']}/keys", {"name": "admin", "scopes": ["admin"]}, self.platform_key
+            "POST",
+            f"/v1/tenants/{tenant['id']}/keys",
+            {"name": "admin", "scopes": ["admin"]},
+            self.platform_key,
         )
         assert status == 201 and isinstance(key, dict), key
         self.keys[slug] = str(key["key"])
@@ -89,7 +96,9 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         )
         assert status == 201, body
         # Acme's patients are in the UK: the triage plugin names 999 in emergencies.
-        status, body = server.request("PUT", "/v1/plugins/triage", {"settings": {"emergency_number": "999"}}, acme)
+        status, body = server.request(
+            "PUT", "/v1/plugins/triage", {"settings": {"emergency_number": "999"}}, acme
+        )
         assert status == 200, body
         yield live
     finally:
@@ -126,11 +135,17 @@ def test_branding_shows_per_tenant(app: App, page: Any) -> None:
     assert page.title() == ACME
     assert page.locator("#app-name").inner_text() == ACME
     # The theme stylesheet applied the tenant's colour to the header.
-    assert page.eval_on_selector("header.brand", "e => getComputedStyle(e).backgroundColor") == "rgb(10, 125, 90)"
+    assert (
+        page.eval_on_selector("header.brand", "e => getComputedStyle(e).backgroundColor")
+        == "rgb(10, 125, 90)"
+    )
     page.screenshot(path=str(app.shots / "acme-home.png"), full_page=True)
     page.goto(app.url("/t/bolthealth/"))
     assert page.locator("#app-name").inner_text() == BOLT
-    assert page.eval_on_selector("header.brand", "e => getComputedStyle(e).backgroundColor") == "rgb(106, 27, 154)"
+    assert (
+        page.eval_on_selector("header.brand", "e => getComputedStyle(e).backgroundColor")
+        == "rgb(106, 27, 154)"
+    )
     page.screenshot(path=str(app.shots / "bolt-home.png"), full_page=True)
 
 
@@ -189,7 +204,9 @@ def test_triage_emergency_shows_the_tenants_number_first(app: App, page: Any) ->
 
 def test_triage_self_care_level(app: App, page: Any) -> None:
     page.goto(app.url("/t/acmepharma/#triage"))
-    page.get_by_label("Describe your symptoms").fill("I have had a runny nose and a mild sore throat for two days")
+    page.get_by_label("Describe your symptoms").fill(
+        "I have had a runny nose and a mild sore throat for two days"
+    )
     page.get_by_label("Age in years (optional)").fill("30")
     page.get_by_role("button", name="Check my symptoms").click()
     level = page.locator("#result-triage .level")
@@ -293,7 +310,11 @@ def test_axe_finds_no_serious_violations(app: App, browser: Any) -> None:
         results = Axe().run(page)
         violations = results.response["violations"]
         (app.shots / "axe-report.txt").write_text(results.generate_report())
-        serious = [(v["id"], v["impact"], len(v["nodes"])) for v in violations if v["impact"] in ("serious", "critical")]
+        serious = [
+            (v["id"], v["impact"], len(v["nodes"]))
+            for v in violations
+            if v["impact"] in ("serious", "critical")
+        ]
         assert serious == [], results.generate_report()
     finally:
         context.close()

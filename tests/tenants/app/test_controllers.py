@@ -1,4 +1,4 @@
-"""The patient app's public routes over HTTP: page per tenant, escaping, headers, sessions and their scopes."""
+"""The patient app's public routes over HTTP: page per tenant, escaping, headers, sessions, their scopes."""
 
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ async def test_page_never_shows_another_tenants_branding(
     assert "#0a5c8a" in theme and "#7a1f5c" not in theme
 
 
-async def test_unknown_unbranded_and_odd_slugs_are_404(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_unknown_unbranded_and_odd_slugs_are_404(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     for path in ["/t/no-such-tenant/", f"/t/{tenant_a.slug}/", "/t/UPPER/", "/t/a..b/", "/t/-x-/"]:
         r = await client.get(path)
         assert r.status_code == 404, path
@@ -48,7 +50,9 @@ async def test_unknown_unbranded_and_odd_slugs_are_404(client: httpx.AsyncClient
 
 async def test_suspended_tenant_app_is_404(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
     await brand(client, tenant_a)
-    r = await client.patch(f"/v1/tenants/{tenant_a.id}", json={"status": "suspended"}, headers=platform_headers())
+    r = await client.patch(
+        f"/v1/tenants/{tenant_a.id}", json={"status": "suspended"}, headers=platform_headers()
+    )
     assert r.status_code == 200, r.text
     assert (await client.get(f"/t/{tenant_a.slug}/")).status_code == 404
     assert (await client.post(f"/t/{tenant_a.slug}/session")).status_code == 404
@@ -97,9 +101,16 @@ async def test_session_token_is_scope_limited(client: httpx.AsyncClient, tenant_
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["token"].startswith("lm_app_") and body["expires_in"] == 900
-    assert set(body["scopes"]) == {"interactions:check", "interactions:read", "triage:assess", "glossary:read"}
+    assert set(body["scopes"]) == {
+        "interactions:check",
+        "interactions:read",
+        "triage:assess",
+        "glossary:read",
+    }
     token = bearer(body["token"])
-    check = await client.post("/v1/interactions/check", json={"medications": ["warfarin", "aspirin"]}, headers=token)
+    check = await client.post(
+        "/v1/interactions/check", json={"medications": ["warfarin", "aspirin"]}, headers=token
+    )
     assert check.status_code == 200, check.text
     # Not a feature of this app, and nothing an admin key could do.
     assert_problem(await client.post("/v1/otc/recommend", json={"symptoms": "headache"}, headers=token), 403)
@@ -116,8 +127,13 @@ async def test_session_acts_only_within_its_tenant(
     token = bearer((await client.post(f"/t/{tenant_a.slug}/session")).json()["token"])
     rule = await client.post(
         "/v1/interactions/rules",
-        json={"a": {"drug": "warfarin"}, "b": {"drug": "aspirin"}, "severity": "major", "effect": "x",
-              "management": "y"},
+        json={
+            "a": {"drug": "warfarin"},
+            "b": {"drug": "aspirin"},
+            "severity": "major",
+            "effect": "x",
+            "management": "y",
+        },
         headers=tenant_b.headers,
     )
     if rule.status_code == 201:  # another tenant's rule is a 404 for A's app session
@@ -127,7 +143,9 @@ async def test_session_acts_only_within_its_tenant(
     assert r.status_code == 200, r.text
 
 
-async def test_tampered_or_expired_tokens_are_refused(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_tampered_or_expired_tokens_are_refused(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     await brand(client, tenant_a)
     token = (await client.post(f"/t/{tenant_a.slug}/session")).json()["token"]
     body, _, sig = token.partition(".")
@@ -136,7 +154,9 @@ async def test_tampered_or_expired_tokens_are_refused(client: httpx.AsyncClient,
         assert_problem(await client.get("/v1/drugs?q=war", headers=bearer(bad)), 401, "unauthenticated")
 
 
-async def test_token_signed_by_another_instance_is_refused(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_token_signed_by_another_instance_is_refused(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     from lumen.core.auth.app_tokens import AppTokenSigner
 
     token, _ = AppTokenSigner(b"k" * 32).issue(tenant_a.id, ["admin"])
