@@ -108,7 +108,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             "policy_engine": policy_engine,
             "tenant_config": tenant_config,
             "authenticator": authenticator,
-            # Patient-app sessions (POST /t/{slug}/session): HMAC under a key derived from the instance secret.
+            # Patient-app sessions (POST /t/{slug}/session): HMAC, key derived from the instance secret.
             "app_tokens": AppTokenSigner(instance_secret(settings), ttl_seconds=SESSION_SECONDS),
             "tenant_limits": tenant_limits,
             "rate_limiter": rate_limiter,
