@@ -213,6 +213,57 @@
     return nodes;
   }
 
+  // The interview: one question at a time until the triage knowledge has enough, then the result.
+  function renderQuestion(interview, target, text) {
+    const q = interview.next_question;
+    const legend = el("legend", { text: q.text });
+    const answer = async (value) => {
+      statusLine.textContent = "Working...";
+      const result = await api("POST", "/v1/triage/interviews/" + interview.id + "/answers", {
+        question_id: q.id,
+        answer: value,
+      });
+      statusLine.textContent = "";
+      showInterview(result, target, text);
+    };
+    const buttons = [];
+    if (q.kind === "patient" && /age|old/i.test(q.text)) {
+      const input = el("input", { id: "interview-number", type: "number", min: "0", max: "125", inputmode: "numeric" });
+      const label = el("label", { for: "interview-number", text: "Your answer (years)" });
+      const send = el("button", { type: "button", text: "Answer" });
+      send.addEventListener("click", () => {
+        const n = parseFloat(input.value);
+        if (!Number.isNaN(n)) answer(n);
+      });
+      buttons.push(label, input, send);
+    } else {
+      for (const [value, label] of [["yes", "Yes"], ["no", "No"], ["unknown", "Not sure"]]) {
+        const button = el("button", { type: "button", class: "answer", text: label });
+        button.addEventListener("click", () => answer(value));
+        buttons.push(button);
+      }
+    }
+    const box = el("fieldset", { class: "card question" }, legend, ...buttons);
+    show(target, el("p", { class: "notice", text: "Question " + (interview.answered + 1) }), box);
+    const first = box.querySelector("button, input");
+    if (first) first.focus();
+  }
+
+  function showInterview(result, target, text) {
+    const problem = failure(result, "The symptom check");
+    if (problem) return show(target, problem);
+    const interview = result.data;
+    if (interview.status === "done" && interview.result) {
+      show(target, ...renderTriage(interview.result));
+      const otcText = document.getElementById("otc-symptoms");
+      if (otcText && !otcText.value) otcText.value = text;
+      const alert = target.querySelector(".emergency");
+      if (alert) alert.scrollIntoView();
+      return;
+    }
+    renderQuestion(interview, target, text);
+  }
+
   bind("form-triage", async (form) => {
     const target = document.getElementById("result-triage");
     const text = form.symptoms.value.trim();
@@ -223,11 +274,7 @@
     const body = { text: text };
     const age = parseFloat(form.age.value);
     if (!Number.isNaN(age)) body.age = age;
-    const result = await api("POST", "/v1/triage/assess", body);
-    const problem = failure(result, "The symptom check");
-    show(target, ...(problem ? [problem] : renderTriage(result.data)));
-    const otcText = document.getElementById("otc-symptoms");
-    if (!problem && otcText && !otcText.value) otcText.value = text;
+    showInterview(await api("POST", "/v1/triage/interviews", body), target, text);
   });
 
   // --- self-care medicines --------------------------------------------------------------------------------

@@ -129,6 +129,25 @@ def page(browser: Any) -> Iterator[Any]:
         context.close()
 
 
+def finish_interview(page: Any, *, answer: str = "Not sure", limit: int = 25) -> int:
+    """Answer the symptom check's questions one at a time until its result shows; the number answered."""
+    result = page.locator("#result-triage .level")
+    for asked in range(limit):
+        # Either the result, or the next question ("Question 1", "Question 2"...).
+        page.locator(
+            f"#result-triage .level, #result-triage p.notice:text-is('Question {asked + 1}')"
+        ).first.wait_for(timeout=15_000)
+        if result.count():
+            return asked
+        question = page.locator("#result-triage fieldset.question")
+        if question.locator("input").count():
+            question.locator("input").fill("30")
+            question.get_by_role("button", name="Answer", exact=True).click()
+        else:
+            question.get_by_role("button", name=answer, exact=True).click()
+    raise AssertionError("the interview did not end")
+
+
 def test_branding_shows_per_tenant(app: App, page: Any) -> None:
     response = page.goto(app.url("/t/acmepharma/"))
     assert response.status == 200
@@ -192,8 +211,8 @@ def test_triage_emergency_shows_the_tenants_number_first(app: App, page: Any) ->
     )
     page.get_by_label("Age in years (optional)").fill("58")
     page.get_by_role("button", name="Check my symptoms").click()
+    finish_interview(page)
     alert = page.locator("#result-triage .emergency")
-    alert.wait_for(timeout=15_000)
     assert "Call 999 now." in alert.inner_text()
     # The emergency box comes before anything else in the result.
     first = page.eval_on_selector("#result-triage", "e => e.firstElementChild.className")
@@ -209,10 +228,9 @@ def test_triage_self_care_level(app: App, page: Any) -> None:
     )
     page.get_by_label("Age in years (optional)").fill("30")
     page.get_by_role("button", name="Check my symptoms").click()
-    level = page.locator("#result-triage .level")
-    level.wait_for(timeout=15_000)
+    finish_interview(page, answer="No")
     assert page.locator("#result-triage .emergency").count() == 0
-    assert level.inner_text()
+    assert page.locator("#result-triage .level").inner_text()
     page.screenshot(path=str(app.shots / "acme-triage-self-care.png"), full_page=True)
 
 
@@ -260,7 +278,18 @@ def test_keyboard_and_accessibility_basics(app: App, page: Any) -> None:
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Check my symptoms"
     page.keyboard.press("Enter")
-    page.locator("#result-triage .level").wait_for(timeout=15_000)
+    # The interview's question (or result) takes the focus's place: answer it from the keyboard too.
+    page.locator("#result-triage .level, #result-triage fieldset.question").first.wait_for(timeout=15_000)
+    if page.locator("#result-triage fieldset.question").count():
+        if page.evaluate("document.activeElement.tagName") == "INPUT":  # a number question (age)
+            page.keyboard.type("30")
+        else:
+            assert page.evaluate("document.activeElement.textContent") == "Yes"
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")  # "No", or "Answer" for a number
+        page.locator("#result-triage p.notice:text-is('Question 2'), #result-triage .level").first.wait_for(
+            timeout=15_000
+        )
     # Headings in order: one h1, then h2 per section.
     assert page.locator("h1").count() == 1
 
@@ -306,7 +335,7 @@ def test_axe_finds_no_serious_violations(app: App, browser: Any) -> None:
         page.locator("#result-interactions .interaction").first.wait_for(timeout=15_000)
         page.get_by_label("Describe your symptoms").fill("sudden weakness of one side of my face and arm")
         page.get_by_role("button", name="Check my symptoms").click()
-        page.locator("#result-triage .level").wait_for(timeout=15_000)
+        finish_interview(page)
         results = Axe().run(page)
         violations = results.response["violations"]
         (app.shots / "axe-report.txt").write_text(results.generate_report())
@@ -318,3 +347,15 @@ def test_axe_finds_no_serious_violations(app: App, browser: Any) -> None:
         assert serious == [], results.generate_report()
     finally:
         context.close()
+
+
+def test_interview_asks_one_question_at_a_time(app: App, page: Any) -> None:
+    page.goto(app.url("/t/acmepharma/#triage"))
+    page.get_by_label("Describe your symptoms").fill("I have a headache")
+    page.get_by_role("button", name="Check my symptoms").click()
+    question = page.locator("#result-triage fieldset.question")
+    question.wait_for(timeout=15_000)
+    assert question.count() == 1 and question.locator("legend").inner_text().strip()
+    page.screenshot(path=str(app.shots / "acme-triage-question.png"), full_page=True)
+    assert finish_interview(page, answer="No") >= 1
+    assert page.locator("#result-triage .disclaimer-text").count() == 1
