@@ -307,8 +307,24 @@ class KeyController(Controller):
         return key_created(issued)
 
 
-async def _branding_out(session: AsyncSession, tenant_id: uuid.UUID, b: Branding) -> BrandingOut:
+async def _branding_out(session: AsyncSession, tenant_id: uuid.UUID, b: Branding | None) -> BrandingOut:
     tenant = await session.get(Tenant, tenant_id)
+    if b is None:
+        defaults = BrandingIn(name=tenant.name if tenant is not None else "Health app")
+        return BrandingOut(
+            name=defaults.name,
+            primary_color=defaults.primary_color,
+            accent_color=defaults.primary_color,
+            logo=None,
+            support_text=None,
+            emergency_text=None,
+            disclaimer=None,
+            locale=defaults.locale,
+            features=list(defaults.features),
+            app_path=f"/t/{tenant.slug}/" if tenant is not None else "",
+            app_enabled=False,
+            updated_at=None,
+        )
     return BrandingOut(
         name=b.name,
         primary_color=b.primary_color,
@@ -320,6 +336,7 @@ async def _branding_out(session: AsyncSession, tenant_id: uuid.UUID, b: Branding
         locale=b.locale,
         features=list(b.features),
         app_path=f"/t/{tenant.slug}/" if tenant is not None else "",
+        app_enabled=True,
         updated_at=b.updated_at,
     )
 
@@ -348,11 +365,11 @@ class BrandingController(Controller):
         "/",
         operation_id="getBranding",
         opt={"action": "branding.read", "resource": "branding"},
-        summary="The branding of the tenant's patient app",
+        summary="The branding of the tenant's patient app (defaults and app_enabled false before a PUT)",
     )
     async def get_branding(self, principal: Caller, session: DbSession) -> BrandingOut:
         tenant_id = _own_tenant(principal)
-        row = await BrandingService(session, tenant_id).get()
+        row = await BrandingService(session, tenant_id).find()
         return await _branding_out(session, tenant_id, row)
 
 

@@ -152,7 +152,9 @@ class BrandingOut(msgspec.Struct, kw_only=True):
     locale: str
     features: list[str]
     app_path: str  # where the app is served: /t/{slug}/
-    updated_at: datetime
+    # False until the first PUT: the app is then a 404 and these are the defaults a PUT would start from.
+    app_enabled: bool
+    updated_at: datetime | None
 
 
 class AppSession(msgspec.Struct, kw_only=True):

@@ -298,11 +298,8 @@ class BrandingService:
         self.branding = BrandingRepository(session, tenant_id)
         self.session = session
 
-    async def get(self) -> Branding:
-        found = await self.branding.get()
-        if found is None:
-            raise NotFound("This tenant has no branding yet; PUT /v1/branding turns its patient app on.")
-        return found
+    async def find(self) -> Branding | None:
+        return await self.branding.get()
 
     async def put(self, data: BrandingIn) -> tuple[Branding, bool]:
         """Replace the branding (or create it); returns it and whether it was created."""

@@ -22,7 +22,7 @@ async def test_put_creates_then_replaces(client: httpx.AsyncClient, tenant_a: Te
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["primary_color"] == "#0a7d5a" and body["accent_color"] == "#0a7d5a"
-    assert body["app_path"] == f"/t/{tenant_a.slug}/"
+    assert body["app_path"] == f"/t/{tenant_a.slug}/" and body["app_enabled"] is True
     assert body["features"] == ["interactions", "triage", "otc", "glossary", "qa", "profile"]
     r = await put(client, tenant_a, name="Acme Care 2", primary_color="#123456", features=["triage"])
     assert r.status_code == 200, r.text
@@ -30,15 +30,21 @@ async def test_put_creates_then_replaces(client: httpx.AsyncClient, tenant_a: Te
     assert got["name"] == "Acme Care 2" and got["features"] == ["triage"]
 
 
-async def test_get_before_put_is_404(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
-    assert_problem(await client.get("/v1/branding", headers=tenant_a.headers), 404, "not-found")
+async def test_get_before_put_gives_defaults_and_app_off(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    body = (await client.get("/v1/branding", headers=tenant_a.headers)).json()
+    assert body["app_enabled"] is False and body["updated_at"] is None
+    assert body["name"] == tenant_a.slug.upper() and body["primary_color"] == "#0a5c8a"
+    assert (await client.get(f"/t/{tenant_a.slug}/")).status_code == 404
 
 
 async def test_second_tenant_sees_only_its_own(
     client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle
 ) -> None:
     await put(client, tenant_a, name="Alpha Health", primary_color="#0a5c8a")
-    assert_problem(await client.get("/v1/branding", headers=tenant_b.headers), 404)
+    b_view = (await client.get("/v1/branding", headers=tenant_b.headers)).json()
+    assert b_view["app_enabled"] is False and b_view["name"] != "Alpha Health"
     await put(client, tenant_b, name="Beta Health", primary_color="#5c0a8a")
     assert (await client.get("/v1/branding", headers=tenant_a.headers)).json()["name"] == "Alpha Health"
     assert (await client.get("/v1/branding", headers=tenant_b.headers)).json()["name"] == "Beta Health"
