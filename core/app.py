@@ -18,6 +18,7 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 from lumen.core.audit.controllers import AuditController, audit_public_key
 from lumen.core.audit.recorder import AuditMiddleware
 from lumen.core.audit.signing import load_or_create_signer
+from lumen.core.auth.app_tokens import AppTokenSigner
 from lumen.core.auth.middleware import PUBLIC_PATHS, ApiKeyAuthenticationMiddleware
 from lumen.core.auth.platform import PLATFORM_KEY_FILE
 from lumen.core.auth.service import KeyAuthenticator
@@ -54,7 +55,8 @@ from lumen.inference.pool.service import InferenceGateway
 from lumen.inference.retrieval.controllers import DocumentController, SearchController
 from lumen.inference.retrieval.runtime import Retrieval
 from lumen.inference.services import ModelServicesImpl
-from lumen.tenants.controllers import KeyController, TenantController
+from lumen.tenants.app.controllers import SESSION_SECONDS, PatientAppController, patient_app_asset
+from lumen.tenants.controllers import BrandingController, KeyController, TenantController
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -110,6 +112,8 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             "policy_engine": policy_engine,
             "tenant_config": tenant_config,
             "authenticator": authenticator,
+            # Patient-app sessions (POST /t/{slug}/session): HMAC, key derived from the instance secret.
+            "app_tokens": AppTokenSigner(instance_secret(settings), ttl_seconds=SESSION_SECONDS),
             "tenant_limits": tenant_limits,
             "rate_limiter": rate_limiter,
             "usage_meter": rate_limiter.meter,
@@ -165,6 +169,8 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             Tag(name="tenants", description="Platform operator: tenants and their first keys."),
             Tag(name="keys", description="A tenant's API keys."),
             Tag(name="health", description="Probes and problem types; no key needed."),
+            Tag(name="branding", description="The branding of the tenant's patient app."),
+            Tag(name="patient app", description="The tenant's white-labelled patient app; no key needed."),
             Tag(name="audit", description="The tamper-evident audit trail."),
             Tag(name="plugins", description="Per-tenant plugin enablement and settings."),
             Tag(name="policy", description="The tenant's own policy data."),
@@ -189,6 +195,9 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             audit_public_key,
             TenantController,
             KeyController,
+            BrandingController,
+            PatientAppController,
+            patient_app_asset,
             AuditController,
             PluginController,
             TenantPolicyController,

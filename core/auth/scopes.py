@@ -26,6 +26,8 @@ KERNEL_SCOPES = {
     "documents:read": "List and read the tenant's documents.",
     "documents:write": "Upload, version and delete the tenant's documents.",
     "search": "Search the tenant's documents and the shared corpora it may read.",
+    "branding:manage": "Set the branding of the tenant's patient app.",
+    "branding:read": "Read the branding of the tenant's patient app.",
 }
 
 

@@ -151,4 +151,13 @@ KERNEL_ACTIONS: dict[str, ActionSpec] = {
     "audit.export": ActionSpec(
         description="Export the audit chain, signed.", scopes=("audit:read",), operator=True, access="read"
     ),
+    # The tenant's white-labelled patient app (/t/{slug}/): its branding.
+    "branding.update": ActionSpec(
+        description="Set the branding of the tenant's patient app.", scopes=("branding:manage",)
+    ),
+    "branding.read": ActionSpec(
+        description="Read the branding of the tenant's patient app.",
+        scopes=("branding:manage", "branding:read"),
+        access="read",
+    ),
 }
