@@ -52,6 +52,8 @@ from lumen.inference.pool.controllers import AdapterController, ChatController
 from lumen.inference.pool.router import InferencePool
 from lumen.inference.pool.service import InferenceGateway
 from lumen.tenants.controllers import KeyController, TenantController
+from lumen.tenants.patients.controllers import PatientController
+from lumen.tenants.patients.keyring import MasterKeyring
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -113,6 +115,8 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             "usage_threshold_listeners": rate_limiter.meter.listeners,
             "audit_signer": load_or_create_signer(settings.audit_signing_key, settings.data_path),
             "sealer": Sealer(instance_secret(settings)),
+            # Wraps each tenant's patient data key (PHI at rest); LUMEN_PATIENTS__MASTER_KEY in production.
+            "patient_keyring": MasterKeyring.from_settings(settings),
             "webhook_event_types": {
                 **KERNEL_EVENT_TYPES,
                 **{name: e.description for p in host.plugins.values() for name, e in p.events.items()},
@@ -155,6 +159,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
         tags=[
             Tag(name="tenants", description="Platform operator: tenants and their first keys."),
             Tag(name="keys", description="A tenant's API keys."),
+            Tag(name="patients", description="Patient profiles: PHI encrypted at rest, FHIR R4, erasure."),
             Tag(name="health", description="Probes and problem types; no key needed."),
             Tag(name="audit", description="The tamper-evident audit trail."),
             Tag(name="plugins", description="Per-tenant plugin enablement and settings."),
@@ -175,6 +180,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             audit_public_key,
             TenantController,
             KeyController,
+            PatientController,
             AuditController,
             PluginController,
             TenantPolicyController,

@@ -23,6 +23,8 @@ KERNEL_SCOPES = {
     "inference:generate": "Generate text with the inference pool (chat completions) and list models.",
     "adapters:manage": "Upload and delete the tenant's LoRA adapters.",
     "adapters:read": "List the tenant's LoRA adapters.",
+    "patients:read": "Read and export patient profiles (PHI; every read is audited).",
+    "patients:write": "Create, change, import and erase patient profiles (PHI).",
 }
 
 

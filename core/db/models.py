@@ -19,6 +19,7 @@ from lumen.core.policy import models as policy
 from lumen.core.webhooks import models as webhooks
 from lumen.inference.pool import models as inference
 from lumen.tenants import models as tenants
+from lumen.tenants.patients import models as patients
 
 __all__ = [
     "Base",
@@ -27,6 +28,7 @@ __all__ = [
     "inference",
     "jobs",
     "limits",
+    "patients",
     "plugins",
     "policy",
     "tenants",
