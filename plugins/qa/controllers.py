@@ -7,16 +7,14 @@ when one was given (as a PHI read) and which guards fired.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 
 import msgspec
 import structlog
-from litestar import Controller, post
+from litestar import Controller, Response, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
-from litestar.response import ServerSentEvent
-from litestar.response.sse import ServerSentEventMessage
 
 from lumen.plugins.qa.schemas import Answer, AskRequest, QaSettings
 from lumen.plugins.qa.service import CORPUS, Patient, load_engine
@@ -60,7 +58,7 @@ async def answer_question(ctx: PluginContext, data: AskRequest) -> Answer:
             "kind": answer.kind,
             "abstained": answer.abstained,
             "guards": answer.guards,
-            "citations": [c.source_id for c in answer.citations],
+            "citations": len(answer.citations),  # how many, not which: the topic would say what was asked
             "patient": data.patient_id is not None,
         },
     )
@@ -75,22 +73,26 @@ async def answer_question(ctx: PluginContext, data: AskRequest) -> Answer:
     return answer
 
 
-def _events(answer: Answer) -> AsyncIterator[ServerSentEventMessage]:
-    """`meta` (the envelope: kind, emergency, citations, disclaimer), `delta` chunks of the answer, then `done`
-    with the whole response. The answer is checked before the first byte, so the stream never shows text a
-    guard would have removed; emergency guidance is the first delta."""
+def _event(name: str, data: object) -> str:
+    return f"event: {name}\ndata: {msgspec.json.encode(data).decode()}\n\n"
 
-    async def stream() -> AsyncIterator[ServerSentEventMessage]:
-        envelope = msgspec.to_builtins(answer)
-        meta = {k: v for k, v in envelope.items() if k != "answer"}
-        yield ServerSentEventMessage(event="meta", data=msgspec.json.encode(meta).decode())
-        words = answer.answer.split(" ")
-        for start in range(0, len(words), 8):
-            chunk = " ".join(words[start : start + 8]) + (" " if start + 8 < len(words) else "")
-            yield ServerSentEventMessage(event="delta", data=msgspec.json.encode({"text": chunk}).decode())
-        yield ServerSentEventMessage(event="done", data=msgspec.json.encode(envelope).decode())
 
-    return stream()
+def _sse(answer: Answer) -> Response[bytes]:
+    """The events as one text/event-stream body. The answer is complete and checked before any byte is sent
+    (the guards need the whole text), so nothing is gained by holding the connection open per chunk; a
+    client reads it with any SSE parser."""
+    envelope = msgspec.to_builtins(answer)
+    parts = [_event("meta", {k: v for k, v in envelope.items() if k != "answer"})]
+    words = answer.answer.split(" ")
+    for start in range(0, len(words), 8):
+        chunk = " ".join(words[start : start + 8]) + (" " if start + 8 < len(words) else "")
+        parts.append(_event("delta", {"text": chunk}))
+    parts.append(_event("done", envelope))
+    return Response(
+        "".join(parts).encode(),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-store"},
+    )
 
 
 class QaController(Controller):
@@ -104,10 +106,10 @@ class QaController(Controller):
         opt={"action": "qa.ask"},
         status_code=200,
     )
-    async def ask(self, ctx: Ctx, data: JSONBody[AskRequest]) -> Answer | ServerSentEvent:
+    async def ask(self, ctx: Ctx, data: JSONBody[AskRequest]) -> Answer | Response[bytes]:
         answer = await answer_question(ctx, data)
         if data.stream:
-            return ServerSentEvent(_events(answer))
+            return _sse(answer)
         return answer
 
     @post(
@@ -117,7 +119,7 @@ class QaController(Controller):
         opt={"action": "qa.ask"},
         status_code=200,
     )
-    async def ask_stream(self, ctx: Ctx, data: JSONBody[AskRequest]) -> ServerSentEvent:
-        return ServerSentEvent(_events(await answer_question(ctx, data)))
+    async def ask_stream(self, ctx: Ctx, data: JSONBody[AskRequest]) -> Response[bytes]:
+        return _sse(await answer_question(ctx, data))
 
 
