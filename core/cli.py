@@ -587,7 +587,9 @@ def patients() -> None:
     help="Do not make a new key: re-wrap under the configured LUMEN_PATIENTS__MASTER_KEY (production, after "
     "moving the old key to LUMEN_PATIENTS__PREVIOUS_MASTER_KEYS on every replica).",
 )
-@click.option("--retire", is_flag=True, help="Afterwards, drop earlier keys from the key file (embedded default).")
+@click.option(
+    "--retire", is_flag=True, help="Afterwards, drop earlier keys from the key file (embedded default)."
+)
 @data_dir_option
 def patients_rotate_master_key(rewrap_only: bool, retire: bool, data_dir: str | None) -> None:
     """Rotate the master key without downtime: a new key becomes current (the old one still unwraps, and

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-
 import msgspec
 import structlog
 from litestar import Controller, Response, post
@@ -49,7 +48,13 @@ async def answer_question(ctx: PluginContext, data: AskRequest) -> Answer:
 
     started = time.perf_counter()
     answer = await load_engine().answer(
-        ctx, data.question, settings=settings, patient=patient, locale=locale, generate=generate, retrieve=retrieve
+        ctx,
+        data.question,
+        settings=settings,
+        patient=patient,
+        locale=locale,
+        generate=generate,
+        retrieve=retrieve,
     )
     ctx.audit(
         "qa.ask",
@@ -121,5 +126,3 @@ class QaController(Controller):
     )
     async def ask_stream(self, ctx: Ctx, data: JSONBody[AskRequest]) -> Response[bytes]:
         return _sse(await answer_question(ctx, data))
-
-

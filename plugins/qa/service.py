@@ -35,6 +35,14 @@ import msgspec
 import snowballstemmer
 import structlog
 
+from lumen.plugins.qa.schemas import (
+    Answer,
+    DosingEntry,
+    DosingKnowledge,
+    EducationKnowledge,
+    QaSettings,
+    Topic,
+)
 from lumen.plugins.sdk import (
     ChatMessage,
     Citation,
@@ -44,14 +52,6 @@ from lumen.plugins.sdk import (
     Passage,
     PluginContext,
     disclaimer_for,
-)
-from lumen.plugins.qa.schemas import (
-    Answer,
-    DosingEntry,
-    DosingKnowledge,
-    EducationKnowledge,
-    QaSettings,
-    Topic,
 )
 
 __all__ = [
@@ -69,22 +69,16 @@ log = structlog.get_logger()
 KNOWLEDGE = Path(__file__).parent / "knowledge"
 CORPUS = "patient-education"
 EMERGENT_LEVELS = frozenset({"emergency_ambulance", "emergency"})
-DISCLAIMER_EXTRA = "Answers come from cited patient-information pages and medicine labels, never from a diagnosis."
+DISCLAIMER_EXTRA = (
+    "Answers come from cited patient-information pages and medicine labels, never from a diagnosis."
+)
 
 # --- text analysis -------------------------------------------------------------------------------------
 
 _stemmer = snowballstemmer.stemmer("english")
 _WORD = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have having
-    he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
-    nor not now of off on once only or other our ours ourselves out over own same she should so some such
-    than that the their theirs them themselves then there these they this those through to too under until
-    up very was we were what when where which while who whom why will with would you your yours yourself
-    yourselves get got tell know please much many also may might shall im ive id dont cant really lot lots bit
-    little like getting lately recently quite pretty something thing things anything want need think ok okay
-    yes sure just since always""".split()
+    ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "get", "got", "tell", "know", "please", "much", "many", "also", "may", "might", "shall", "im", "ive", "id", "dont", "cant", "really", "lot", "lots", "bit", "little", "like", "getting", "lately", "recently", "quite", "pretty", "something", "thing", "things", "anything", "want", "need", "think", "ok", "okay", "yes", "sure", "just", "since", "always"]
 )
 # US/UK and lay/clinical words that mean the same thing, folded to one term before stemming.
 SYNONYMS = {
@@ -261,7 +255,9 @@ def clean_passage_text(text: str) -> tuple[str, bool]:
     return " ".join(kept), removed
 
 
-_TAGS = re.compile(r"</?\s*(system|assistant|user|instructions?|inst|prompt)\s*>|\[/?(system|inst)\]", re.IGNORECASE)
+_TAGS = re.compile(
+    r"</?\s*(system|assistant|user|instructions?|inst|prompt)\s*>|\[/?(system|inst)\]", re.IGNORECASE
+)
 
 
 def strip_injection(question: str) -> tuple[str, bool]:
@@ -319,7 +315,12 @@ class EducationIndex:
                 if not tf:
                     continue
                 covered += self.idf(term)
-                score += self.idf(term) * tf * (self.k1 + 1) / (tf + self.k1 * (1 - self.b + self.b * length / self._avg))
+                score += (
+                    self.idf(term)
+                    * tf
+                    * (self.k1 + 1)
+                    / (tf + self.k1 * (1 - self.b + self.b * length / self._avg))
+                )
             if score > 0:
                 hits.append(Hit(topic=topic, score=score, coverage=covered / total_idf))
         hits.sort(key=lambda h: h.score, reverse=True)
@@ -409,7 +410,10 @@ class QaEngine:
                 content_type="text/plain",
                 document_type="patient-education",
                 source_url=t.sources[0].url,
-                metadata={"sources": [msgspec.to_builtins(s) for s in t.sources], "reviewed": t.reviewed.isoformat()},
+                metadata={
+                    "sources": [msgspec.to_builtins(s) for s in t.sources],
+                    "reviewed": t.reviewed.isoformat(),
+                },
             )
             for t in self.education.topics
         ]
@@ -432,7 +436,9 @@ class QaEngine:
         except LumenProblem:
             return []
         tokens = [w for w in words(text) if len(w) >= 4 and w not in STOPWORDS][:40]
-        candidates = list(dict.fromkeys(tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]))
+        candidates = list(
+            dict.fromkeys(tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)])
+        )
         found: dict[str, dict[str, Any]] = {}
         for name in candidates[:60]:
             try:
@@ -444,7 +450,9 @@ class QaEngine:
         return list(found.values())
 
     @staticmethod
-    def _triage(ctx: PluginContext | None, text: str, patient: Patient | None, number: str) -> dict[str, Any] | None:
+    def _triage(
+        ctx: PluginContext | None, text: str, patient: Patient | None, number: str
+    ) -> dict[str, Any] | None:
         if ctx is None:
             return None
         try:
@@ -528,7 +536,9 @@ class QaEngine:
                     if entry is not None and entry not in named:
                         named.append(entry)
             if _DOSING.search(text) and (named or drugs):
-                return await self._dosing(ctx, text, settings, named, drugs, patient, guards, locale, question)
+                return await self._dosing(
+                    ctx, text, settings, named, drugs, patient, guards, locale, question
+                )
 
         # 3. Everything else: retrieved patient education.
         diagnosis_request = _DIAGNOSIS_REQUEST.search(text) is not None
@@ -546,7 +556,8 @@ class QaEngine:
             guards.append("low_confidence")
             return self._envelope(
                 settings,
-                answer=no_diagnosis + "I don't have reliable information to answer that. Please ask a doctor, nurse or "
+                answer=no_diagnosis
+                + "I don't have reliable information to answer that. Please ask a doctor, nurse or "
                 "pharmacist. If you feel very unwell, call "
                 f"{number} or go to the nearest emergency department.",
                 kind="abstained",
@@ -594,14 +605,19 @@ class QaEngine:
             "Do not wait to see whether it passes, do not drive yourself, and do not take medicines (such as "
             "antacids or painkillers) instead of getting help.",
         ]
-        if re.search(r"suicid|kill (myself|me)|end (my|it all)|want to die|take my (own )?life|hurt myself|self[- ]harm",
-                     question, re.IGNORECASE):
+        if re.search(
+            r"suicid|kill (myself|me)|end (my|it all)|want to die|take my (own )?life|hurt myself|self[- ]harm",
+            question,
+            re.IGNORECASE,
+        ):
             parts.append(
                 "If you are thinking about ending your life, you are not alone: stay with someone, and call "
                 f"{number} or a crisis line (988 in the US, Samaritans 116 123 in the UK) right now."
             )
         if re.search(r"overdos|took|taken|swallowed", question, re.IGNORECASE):
-            parts.append("After taking too much of a medicine, get help now even if you feel well; take the packet with you.")
+            parts.append(
+                "After taking too much of a medicine, get help now even if you feel well; take the packet with you."
+            )
         citations: list[Citation] = []
         level = None
         if triage is not None:
@@ -728,7 +744,10 @@ class QaEngine:
         for entry in entries:
             names = {_fold(n) for n in [entry.id, *entry.names]}
             drug_classes = {
-                _fold(str(c)) for d in drugs if _fold(str(d.get("id"))) in names for c in (d.get("classes") or [])
+                _fold(str(c))
+                for d in drugs
+                if _fold(str(d.get("id"))) in names
+                for c in (d.get("classes") or [])
             }
             if allergy_words & (names | drug_classes) or any(a in n for a in allergy_words for n in names):
                 guards.append("patient_allergy")
@@ -745,7 +764,9 @@ class QaEngine:
                 )
             if nsaid and patient.pregnant:
                 guards.append("patient_pregnancy")
-                notes.append("Your profile says you are pregnant: this medicine is generally avoided in pregnancy.")
+                notes.append(
+                    "Your profile says you are pregnant: this medicine is generally avoided in pregnancy."
+                )
             if entry.id == "paracetamol" and any(
                 w in _fold(c) for c in patient.conditions for w in ("liver", "hepat", "cirrho", "alcohol")
             ):
@@ -780,7 +801,9 @@ class QaEngine:
             result = await _maybe_await(check(ctx, [*asked, *patient.medications][:50], context or None))
         except LumenProblem:
             return []
-        names = {_fold(n) for e in entries for n in [e.id, *e.names]} | {_fold(str(d.get("name"))) for d in drugs}
+        names = {_fold(n) for e in entries for n in [e.id, *e.names]} | {
+            _fold(str(d.get("name"))) for d in drugs
+        }
         found = []
         for item in (result or {}).get("interactions") or []:
             involved = {_fold(str(d)) for d in item.get("drugs") or []}
@@ -788,7 +811,14 @@ class QaEngine:
                 found.append(
                     {
                         k: item.get(k)
-                        for k in ("drugs", "severity", "mechanism", "clinical_effect", "management", "rule_id")
+                        for k in (
+                            "drugs",
+                            "severity",
+                            "mechanism",
+                            "clinical_effect",
+                            "management",
+                            "rule_id",
+                        )
                     }
                 )
         if found:
@@ -895,7 +925,7 @@ def prompt(question: str, passages: Sequence[Passage]) -> list[ChatMessage]:
     numbered = "\n".join(f"[{n}] {p.title}: {p.text}" for n, p in enumerate(passages, 1))
     return [
         ChatMessage(role="system", content=SYSTEM_PROMPT),
-        ChatMessage(role="user", content=f"Passages:\n{numbered}\n\nQuestion: \"{question[:600]}\"\n\nAnswer:"),
+        ChatMessage(role="user", content=f'Passages:\n{numbered}\n\nQuestion: "{question[:600]}"\n\nAnswer:'),
     ]
 
 
@@ -971,7 +1001,10 @@ async def pubmedqa_decide(
     cleaned, _ = clean_passage_text(context)
     messages = [
         ChatMessage(role="system", content=PUBMEDQA_SYSTEM),
-        ChatMessage(role="user", content=f"Abstract: {cleaned[:6000]}\n\nQuestion: {question[:600]}\n\nAnswer (yes, no or maybe):"),
+        ChatMessage(
+            role="user",
+            content=f"Abstract: {cleaned[:6000]}\n\nQuestion: {question[:600]}\n\nAnswer (yes, no or maybe):",
+        ),
     ]
     generation = await generate(messages, 4)
     match = _LABEL.search(generation.text)
@@ -985,7 +1018,9 @@ async def pubmedqa_decide(
 def load_engine(directory: Path = KNOWLEDGE) -> QaEngine:
     """Validate and index the knowledge once per process (a broken file stops start-up, naming it)."""
     try:
-        education = msgspec.json.decode((directory / "patient_education.json").read_bytes(), type=EducationKnowledge)
+        education = msgspec.json.decode(
+            (directory / "patient_education.json").read_bytes(), type=EducationKnowledge
+        )
         dosing = msgspec.json.decode((directory / "dosing.json").read_bytes(), type=DosingKnowledge)
     except msgspec.ValidationError as exc:
         raise ValueError(f"qa knowledge in {directory}: {exc}") from exc

@@ -64,7 +64,11 @@ class PatientController(Controller):
         status_code=HTTP_201_CREATED,
     )
     async def create(
-        self, request: Request[Any, Any, Any], data: JSONBody[PatientCreate], session: DbSession, principal: Caller
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[PatientCreate],
+        session: DbSession,
+        principal: Caller,
     ) -> PatientOut:
         profile = PatientProfile(**{f: getattr(data, f) for f in PatientProfile.__struct_fields__})
         return await _service(request, session, principal).create(profile)
@@ -118,7 +122,11 @@ class PatientController(Controller):
         opt={"action": "patients.read", "resource": "patient"},
     )
     async def get_patient(
-        self, request: Request[Any, Any, Any], patient_id: FromPath[uuid.UUID], session: DbSession, principal: Caller
+        self,
+        request: Request[Any, Any, Any],
+        patient_id: FromPath[uuid.UUID],
+        session: DbSession,
+        principal: Caller,
     ) -> PatientOut:
         return await _service(request, session, principal).get(patient_id)
 
@@ -129,7 +137,11 @@ class PatientController(Controller):
         opt={"action": "patients.read", "resource": "patient"},
     )
     async def get_fhir(
-        self, request: Request[Any, Any, Any], patient_id: FromPath[uuid.UUID], session: DbSession, principal: Caller
+        self,
+        request: Request[Any, Any, Any],
+        patient_id: FromPath[uuid.UUID],
+        session: DbSession,
+        principal: Caller,
     ) -> dict[str, Any]:
         return to_bundle(await _service(request, session, principal).get(patient_id))
 
@@ -140,7 +152,11 @@ class PatientController(Controller):
         opt={"action": "patients.export", "resource": "patient"},
     )
     async def export(
-        self, request: Request[Any, Any, Any], patient_id: FromPath[uuid.UUID], session: DbSession, principal: Caller
+        self,
+        request: Request[Any, Any, Any],
+        patient_id: FromPath[uuid.UUID],
+        session: DbSession,
+        principal: Caller,
     ) -> PatientExport:
         patient = await _service(request, session, principal).get(patient_id)
         audited = await session.scalar(
@@ -186,7 +202,11 @@ class PatientController(Controller):
         status_code=HTTP_204_NO_CONTENT,
     )
     async def erase(
-        self, request: Request[Any, Any, Any], patient_id: FromPath[uuid.UUID], session: DbSession, principal: Caller
+        self,
+        request: Request[Any, Any, Any],
+        patient_id: FromPath[uuid.UUID],
+        session: DbSession,
+        principal: Caller,
     ) -> None:
         await _service(request, session, principal).erase(patient_id)
         host = request.app.state.plugins

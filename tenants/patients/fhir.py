@@ -133,7 +133,9 @@ def from_bundle(data: Any) -> PatientProfile:
         where = f"entry[{index}]"
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
-            raise UnprocessableEntity(f"{where}.resource: expected a resource object", slug="validation-error")
+            raise UnprocessableEntity(
+                f"{where}.resource: expected a resource object", slug="validation-error"
+            )
         kind = resource.get("resourceType")
         model = models.get(kind) if isinstance(kind, str) and kind != "Bundle" else None
         if model is None:
@@ -147,7 +149,9 @@ def from_bundle(data: Any) -> PatientProfile:
         if kind == "Patient":
             patients += 1
             if patients > 1:
-                raise UnprocessableEntity(f"{where}: Patient: a bundle describes one patient", slug="validation-error")
+                raise UnprocessableEntity(
+                    f"{where}: Patient: a bundle describes one patient", slug="validation-error"
+                )
             _read_patient(item, profile, where)
         elif kind == "Condition":
             _append(profile.conditions, _entry_from_concept(item.code), where, kind, "code")
@@ -160,7 +164,9 @@ def from_bundle(data: Any) -> PatientProfile:
                     slug="validation-error",
                     extra={"resource": kind, "field": "medicationCodeableConcept", "entry": where},
                 )
-            _append(profile.medications, _entry_from_concept(concept), where, kind, "medicationCodeableConcept")
+            _append(
+                profile.medications, _entry_from_concept(concept), where, kind, "medicationCodeableConcept"
+            )
         elif kind == "AllergyIntolerance":
             _append(profile.allergies, _entry_from_concept(item.code), where, kind, "code")
         else:
@@ -183,8 +189,8 @@ def _read_patient(item: Any, profile: PatientProfile, where: str) -> None:
         value = item.identifier[0].value
         profile.external_ref = str(value) if value else None
     if item.birthDate is not None:
-        profile.birth_date = item.birthDate if isinstance(item.birthDate, date) else date.fromisoformat(
-            str(item.birthDate)
+        profile.birth_date = (
+            item.birthDate if isinstance(item.birthDate, date) else date.fromisoformat(str(item.birthDate))
         )
     if item.gender:
         profile.sex = str(item.gender)  # type: ignore[assignment]
@@ -247,7 +253,12 @@ def to_bundle(patient: PatientOut) -> dict[str, Any]:
         )
     for n, entry in enumerate(patient.allergies):
         resources.append(
-            {"resourceType": "AllergyIntolerance", "id": f"{pid}-a{n}", "patient": subject, "code": _concept(entry)}
+            {
+                "resourceType": "AllergyIntolerance",
+                "id": f"{pid}-a{n}",
+                "patient": subject,
+                "code": _concept(entry),
+            }
         )
     if patient.egfr is not None:
         resources.append(
@@ -273,7 +284,9 @@ def to_bundle(patient: PatientOut) -> dict[str, Any]:
                 "id": f"{pid}-pregnancy",
                 "status": "final",
                 "subject": subject,
-                "code": {"coding": [{"system": LOINC, "code": PREGNANCY_LOINC, "display": "Pregnancy status"}]},
+                "code": {
+                    "coding": [{"system": LOINC, "code": PREGNANCY_LOINC, "display": "Pregnancy status"}]
+                },
                 "valueCodeableConcept": {
                     "coding": [{"system": SYSTEMS["snomed"], "code": code, "display": display}]
                 },
@@ -282,8 +295,10 @@ def to_bundle(patient: PatientOut) -> dict[str, Any]:
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
-        "entry": [{"fullUrl": f"urn:uuid:{r['id']}" if r["resourceType"] == "Patient" else None, "resource": r}
-                  for r in resources],
+        "entry": [
+            {"fullUrl": f"urn:uuid:{r['id']}" if r["resourceType"] == "Patient" else None, "resource": r}
+            for r in resources
+        ],
     }
     for e in bundle["entry"]:
         if e["fullUrl"] is None:

@@ -22,7 +22,9 @@ class PatientRepository:
 
     async def data_key(self) -> PatientDataKey | None:
         return (
-            await self.session.scalars(select(PatientDataKey).where(PatientDataKey.tenant_id == self.tenant_id))
+            await self.session.scalars(
+                select(PatientDataKey).where(PatientDataKey.tenant_id == self.tenant_id)
+            )
         ).one_or_none()
 
     async def add_data_key(self, kid: str, wrapped: bytes) -> PatientDataKey:
@@ -46,7 +48,9 @@ class PatientRepository:
     async def by_external_ref(self, ref_hash: bytes) -> Patient | None:
         return (
             await self.session.scalars(
-                select(Patient).where(Patient.tenant_id == self.tenant_id, Patient.external_ref_hash == ref_hash)
+                select(Patient).where(
+                    Patient.tenant_id == self.tenant_id, Patient.external_ref_hash == ref_hash
+                )
             )
         ).one_or_none()
 

@@ -39,7 +39,9 @@ SYSTEMS = {
     "icd10": "http://hl7.org/fhir/sid/icd-10",
     "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
 }
-System = Annotated[str, Meta(min_length=1, max_length=200, pattern=NOT_BLANK_TEXT, examples=[SYSTEMS["snomed"]])]
+System = Annotated[
+    str, Meta(min_length=1, max_length=200, pattern=NOT_BLANK_TEXT, examples=[SYSTEMS["snomed"]])
+]
 
 
 class CodedEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -88,15 +90,15 @@ class PatientCreate(PatientProfile, kw_only=True, forbid_unknown_fields=True):
 class PatientUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """PATCH /v1/patients/{id}: the fields given replace the stored ones (null clears a scalar)."""
 
-    external_ref: Ref | None | msgspec.UnsetType = msgspec.UNSET
-    birth_date: date | None | msgspec.UnsetType = msgspec.UNSET
-    sex: Sex | None | msgspec.UnsetType = msgspec.UNSET
-    pregnancy_status: Pregnancy | None | msgspec.UnsetType = msgspec.UNSET
+    external_ref: Ref | msgspec.UnsetType | None = msgspec.UNSET
+    birth_date: date | msgspec.UnsetType | None = msgspec.UNSET
+    sex: Sex | msgspec.UnsetType | None = msgspec.UNSET
+    pregnancy_status: Pregnancy | msgspec.UnsetType | None = msgspec.UNSET
     conditions: Entries | msgspec.UnsetType = msgspec.UNSET
     medications: Entries | msgspec.UnsetType = msgspec.UNSET
     allergies: Entries | msgspec.UnsetType = msgspec.UNSET
-    egfr: Egfr | None | msgspec.UnsetType = msgspec.UNSET
-    locale: Locale | None | msgspec.UnsetType = msgspec.UNSET
+    egfr: Egfr | msgspec.UnsetType | None = msgspec.UNSET
+    locale: Locale | msgspec.UnsetType | None = msgspec.UNSET
     consents: Consents | msgspec.UnsetType = msgspec.UNSET
 
 

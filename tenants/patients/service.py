@@ -103,7 +103,9 @@ class PatientService:
             return _decoder.decode(key.decrypt(patient.id, PROFILE, bytes(patient.profile)))
         except KeyUnavailable:
             log.error("patients.profile_unreadable", patient_id=str(patient.id))
-            raise LumenProblem("This patient's profile cannot be decrypted.", slug="service-unavailable") from None
+            raise LumenProblem(
+                "This patient's profile cannot be decrypted.", slug="service-unavailable"
+            ) from None
 
     @staticmethod
     def out(patient: Patient, profile: PatientProfile) -> PatientOut:
@@ -132,7 +134,9 @@ class PatientService:
         try:
             await self.repo.add(patient)
         except IntegrityError:
-            raise Conflict("external_ref: another patient of this tenant already has this reference") from None
+            raise Conflict(
+                "external_ref: another patient of this tenant already has this reference"
+            ) from None
         log.info("patients.patient_created", patient_id=str(patient.id))
         return self.out(patient, profile)
 

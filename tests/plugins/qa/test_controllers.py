@@ -12,11 +12,17 @@ import httpx
 import pytest
 import structlog
 
+from lumen.core.logging import configure_logging
+from lumen.core.settings import LogSettings
 from tests.conftest import TenantHandle, assert_problem
 
 
 async def _patient(client: httpx.AsyncClient, tenant: TenantHandle, **extra: Any) -> str:
-    body = {"external_ref": "qa-" + secrets.token_hex(4), "birth_date": "1960-01-01", "medications": ["warfarin"]}
+    body = {
+        "external_ref": "qa-" + secrets.token_hex(4),
+        "birth_date": "1960-01-01",
+        "medications": ["warfarin"],
+    }
     body.update(extra)
     r = await client.post("/v1/patients", json=body, headers=tenant.headers)
     assert r.status_code == 201, r.text
@@ -24,7 +30,9 @@ async def _patient(client: httpx.AsyncClient, tenant: TenantHandle, **extra: Any
 
 
 async def test_answer_carries_the_safety_envelope(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
-    r = await client.post("/v1/qa/ask", json={"question": "What helps with hay fever?"}, headers=tenant_a.headers)
+    r = await client.post(
+        "/v1/qa/ask", json={"question": "What helps with hay fever?"}, headers=tenant_a.headers
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["kind"] == "education" and body["abstained"] is False
@@ -34,14 +42,20 @@ async def test_answer_carries_the_safety_envelope(client: httpx.AsyncClient, ten
     assert 0 < body["confidence"] <= 1 and body["knowledge_version"]
 
 
-async def test_answer_sentences_come_from_the_cited_passages(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
-    body = (await client.post("/v1/qa/ask", json={"question": "What is gout?"}, headers=tenant_a.headers)).json()
+async def test_answer_sentences_come_from_the_cited_passages(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    body = (
+        await client.post("/v1/qa/ask", json={"question": "What is gout?"}, headers=tenant_a.headers)
+    ).json()
     quotes = " ".join(c["quote"] for c in body["citations"])
     for sentence in body["answer"].split(". "):
         assert sentence.rstrip(".") in quotes
 
 
-async def test_paracetamol_limit_is_stated_from_the_label(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_paracetamol_limit_is_stated_from_the_label(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     q = "What is the maximum daily dose of paracetamol for a healthy adult?"
     body = (await client.post("/v1/qa/ask", json={"question": q}, headers=tenant_a.headers)).json()
     assert body["kind"] == "dosing" and "4 g (4,000 mg)" in body["answer"]
@@ -49,11 +63,15 @@ async def test_paracetamol_limit_is_stated_from_the_label(client: httpx.AsyncCli
 
 
 async def test_emergency_names_the_tenants_number(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
-    r = await client.put("/v1/plugins/qa", json={"settings": {"emergency_number": "999"}}, headers=tenant_a.headers)
+    r = await client.put(
+        "/v1/plugins/qa", json={"settings": {"emergency_number": "999"}}, headers=tenant_a.headers
+    )
     assert r.status_code == 200, r.text
     q = "I have crushing chest pain and I'm sweating, which antacid should I take?"
     body = (await client.post("/v1/qa/ask", json={"question": q}, headers=tenant_a.headers)).json()
-    assert body["emergency"] is True and body["answer"].startswith("This may be a medical emergency. Call 999")
+    assert body["emergency"] is True and body["answer"].startswith(
+        "This may be a medical emergency. Call 999"
+    )
     assert body["triage_level"] in ("emergency_ambulance", "emergency")
 
 
@@ -62,17 +80,23 @@ async def test_patient_interactions_are_checked_for_a_dosing_question(
 ) -> None:
     pid = await _patient(client, tenant_a)
     q = "How much ibuprofen can I take for my knee?"
-    body = (await client.post("/v1/qa/ask", json={"question": q, "patient_id": pid}, headers=tenant_a.headers)).json()
+    body = (
+        await client.post("/v1/qa/ask", json={"question": q, "patient_id": pid}, headers=tenant_a.headers)
+    ).json()
     assert body["kind"] == "dosing"
     assert "patient_interactions" in body["guards"], body
     assert any("warfarin" in " ".join(i["drugs"]).lower() for i in body["interactions"])
     assert "With your medicines" in body["answer"]
 
 
-async def test_patient_allergy_and_kidney_function_warn(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_patient_allergy_and_kidney_function_warn(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     pid = await _patient(client, tenant_a, medications=[], allergies=["ibuprofen"], egfr=25)
     q = "What is the maximum dose of ibuprofen per day?"
-    body = (await client.post("/v1/qa/ask", json={"question": q, "patient_id": pid}, headers=tenant_a.headers)).json()
+    body = (
+        await client.post("/v1/qa/ask", json={"question": q, "patient_id": pid}, headers=tenant_a.headers)
+    ).json()
     assert {"patient_allergy", "patient_renal"} <= set(body["guards"])
     assert "do not take it" in body["answer"]
 
@@ -81,13 +105,17 @@ async def test_patient_of_another_tenant_is_404(
     client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle
 ) -> None:
     pid = await _patient(client, tenant_a)
-    r = await client.post("/v1/qa/ask", json={"question": "What is gout?", "patient_id": pid}, headers=tenant_b.headers)
+    r = await client.post(
+        "/v1/qa/ask", json={"question": "What is gout?", "patient_id": pid}, headers=tenant_b.headers
+    )
     assert_problem(r, 404)
 
 
 async def test_reading_the_patient_is_audited(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
     pid = await _patient(client, tenant_a)
-    await client.post("/v1/qa/ask", json={"question": "What is gout?", "patient_id": pid}, headers=tenant_a.headers)
+    await client.post(
+        "/v1/qa/ask", json={"question": "What is gout?", "patient_id": pid}, headers=tenant_a.headers
+    )
     events = (await client.get("/v1/audit", params={"limit": 200}, headers=tenant_a.headers)).json()["items"]
     actions = [(e["action"], e["resource_id"]) for e in events]
     assert ("patients.read", pid) in actions and any(a == "qa.ask" for a, _ in actions)
@@ -100,8 +128,12 @@ async def test_a_key_without_patient_scope_cannot_use_patient_id(
     pid = await _patient(client, tenant_a)
     r = await client.post("/v1/keys", json={"name": "qa", "scopes": ["qa:ask"]}, headers=tenant_a.headers)
     headers = {"authorization": f"Bearer {r.json()['key']}"}
-    assert (await client.post("/v1/qa/ask", json={"question": "What is gout?"}, headers=headers)).status_code == 200
-    r = await client.post("/v1/qa/ask", json={"question": "What is gout?", "patient_id": pid}, headers=headers)
+    assert (
+        await client.post("/v1/qa/ask", json={"question": "What is gout?"}, headers=headers)
+    ).status_code == 200
+    r = await client.post(
+        "/v1/qa/ask", json={"question": "What is gout?", "patient_id": pid}, headers=headers
+    )
     assert_problem(r, 403)
 
 
@@ -117,7 +149,9 @@ async def test_a_key_without_patient_scope_cannot_use_patient_id(
         {"question": ["a", "b"]},
     ],
 )
-async def test_hostile_input_is_a_clear_4xx(client: httpx.AsyncClient, tenant_a: TenantHandle, body: Any) -> None:
+async def test_hostile_input_is_a_clear_4xx(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, body: Any
+) -> None:
     r = await client.post("/v1/qa/ask", json=body, headers=tenant_a.headers)
     assert 400 <= r.status_code < 500, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -141,7 +175,9 @@ async def test_stream_sends_meta_deltas_and_done(client: httpx.AsyncClient, tena
     assert streamed == events[-1][1]["answer"]
 
 
-async def test_stream_flag_on_ask_streams_emergency_first(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_stream_flag_on_ask_streams_emergency_first(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     q = "My face is drooping on one side and my speech is slurred"
     r = await client.post("/v1/qa/ask", json={"question": q, "stream": True}, headers=tenant_a.headers)
     events = _events(r.text)
@@ -150,21 +186,40 @@ async def test_stream_flag_on_ask_streams_emergency_first(client: httpx.AsyncCli
 
 
 async def test_no_phi_in_any_log_line(
-    client: httpx.AsyncClient, tenant_a: TenantHandle, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    client: httpx.AsyncClient,
+    tenant_a: TenantHandle,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     canary = "zq" + secrets.token_hex(5)
     caplog.set_level(logging.DEBUG)
-    with structlog.testing.capture_logs() as captured:
+    configure_logging(LogSettings(level="debug", format="json"))  # every event, for this test
+    try:
+        await _cycle(client, tenant_a, canary)
+        with structlog.testing.capture_logs() as captured:
+            await _cycle(client, tenant_a, canary)
+    finally:
+        configure_logging(LogSettings(level="warning", format="json"))
+    out, err = capfd.readouterr()
+    everything = json.dumps(captured, default=str) + out + err + caplog.text
+    assert "patients.patient_created" in everything, "the request cycle logged (so the check is not vacuous)"
+    assert canary not in everything
+
+
+async def _cycle(client: httpx.AsyncClient, tenant_a: TenantHandle, canary: str) -> None:
+    if True:
         pid = await _patient(
             client,
             tenant_a,
-            external_ref=f"ref-{canary}",
+            external_ref=f"ref-{canary}-{secrets.token_hex(2)}",
             medications=[f"med{canary}", "warfarin"],
             allergies=[f"allergy{canary}"],
             conditions=[f"cond{canary}"],
         )
         await client.get(f"/v1/patients/{pid}", headers=tenant_a.headers)
-        await client.patch(f"/v1/patients/{pid}", json={"conditions": [f"other{canary}"]}, headers=tenant_a.headers)
+        await client.patch(
+            f"/v1/patients/{pid}", json={"conditions": [f"other{canary}"]}, headers=tenant_a.headers
+        )
         await client.get(f"/v1/patients/{pid}/fhir", headers=tenant_a.headers)
         await client.get(f"/v1/patients/{pid}/export", headers=tenant_a.headers)
         await client.get("/v1/patients", params={"external_ref": f"ref-{canary}"}, headers=tenant_a.headers)
@@ -178,12 +233,11 @@ async def test_no_phi_in_any_log_line(
         )
         await client.post(
             "/v1/patients/import/fhir",
-            json={"resourceType": "Bundle", "type": "collection", "entry": [
-                {"resource": {"resourceType": "Patient", "birthDate": f"{canary}"}}]},
+            json={
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": {"resourceType": "Patient", "birthDate": f"{canary}"}}],
+            },
             headers=tenant_a.headers,
         )
         await client.delete(f"/v1/patients/{pid}", headers=tenant_a.headers)
-    out, err = capfd.readouterr()
-    everything = json.dumps(captured, default=str) + out + err + caplog.text
-    assert captured, "the request cycle logged something (so the check is not vacuous)"
-    assert canary not in everything

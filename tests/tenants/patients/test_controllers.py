@@ -20,8 +20,14 @@ def _profile(**extra: Any) -> dict[str, Any]:
         "birth_date": "1980-04-02",
         "sex": "female",
         "pregnancy_status": "not_pregnant",
-        "conditions": ["asthma", {"system": "http://snomed.info/sct", "code": "38341003", "display": "Hypertension"}],
-        "medications": ["warfarin", {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "6809"}],
+        "conditions": [
+            "asthma",
+            {"system": "http://snomed.info/sct", "code": "38341003", "display": "Hypertension"},
+        ],
+        "medications": [
+            "warfarin",
+            {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "6809"},
+        ],
         "allergies": ["penicillin"],
         "egfr": 72.5,
         "locale": "en-GB",
@@ -93,7 +99,9 @@ async def test_list_paginates(client: httpx.AsyncClient, tenant_a: TenantHandle)
 async def test_external_ref_finds_the_patient(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
     created = await _create(client, tenant_a)
     await _create(client, tenant_a)
-    r = await client.get("/v1/patients", params={"external_ref": created["external_ref"]}, headers=tenant_a.headers)
+    r = await client.get(
+        "/v1/patients", params={"external_ref": created["external_ref"]}, headers=tenant_a.headers
+    )
     assert [p["id"] for p in r.json()["items"]] == [created["id"]]
 
 
@@ -102,13 +110,19 @@ async def test_external_ref_of_another_tenant_finds_nothing(
 ) -> None:
     created = await _create(client, tenant_a)
     await _create(client, tenant_b)
-    r = await client.get("/v1/patients", params={"external_ref": created["external_ref"]}, headers=tenant_b.headers)
+    r = await client.get(
+        "/v1/patients", params={"external_ref": created["external_ref"]}, headers=tenant_b.headers
+    )
     assert r.json()["items"] == []
 
 
-async def test_duplicate_external_ref_is_a_conflict(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_duplicate_external_ref_is_a_conflict(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     created = await _create(client, tenant_a)
-    r = await client.post("/v1/patients", json=_profile(external_ref=created["external_ref"]), headers=tenant_a.headers)
+    r = await client.post(
+        "/v1/patients", json=_profile(external_ref=created["external_ref"]), headers=tenant_a.headers
+    )
     assert_problem(r, 409)
     assert created["external_ref"] not in r.text  # the problem names the field, not the value
 
@@ -123,7 +137,9 @@ async def test_same_external_ref_in_two_tenants_is_allowed(
 async def test_patch_changes_only_the_given_fields(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
     created = await _create(client, tenant_a)
     r = await client.patch(
-        f"/v1/patients/{created['id']}", json={"egfr": 25, "medications": ["ibuprofen"]}, headers=tenant_a.headers
+        f"/v1/patients/{created['id']}",
+        json={"egfr": 25, "medications": ["ibuprofen"]},
+        headers=tenant_a.headers,
     )
     assert r.status_code == 200, r.text
     assert r.json()["egfr"] == 25
@@ -192,11 +208,14 @@ async def test_database_never_holds_phi_in_clear_text(
         ).all()
         keys = (
             await conn.execute(
-                text("SELECT wrapped_key, kid FROM patient_data_keys WHERE tenant_id = :t"), {"t": str(tenant_a.id)}
+                text("SELECT wrapped_key, kid FROM patient_data_keys WHERE tenant_id = :t"),
+                {"t": str(tenant_a.id)},
             )
         ).all()
         raw = (
-            await conn.execute(text("SELECT profile, external_ref_hash FROM patients WHERE id = :id"), {"id": created["id"]})
+            await conn.execute(
+                text("SELECT profile, external_ref_hash FROM patients WHERE id = :id"), {"id": created["id"]}
+            )
         ).one()
     assert len(rows) == 1
     dumped = rows[0][0]
@@ -221,9 +240,13 @@ async def test_phi_reads_are_audited_with_ids_only(client: httpx.AsyncClient, te
     assert canary not in r.text
 
 
-async def test_a_key_without_patient_scope_is_refused(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_a_key_without_patient_scope_is_refused(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     created = await _create(client, tenant_a)
-    r = await client.post("/v1/keys", json={"name": "audit only", "scopes": ["audit:read"]}, headers=tenant_a.headers)
+    r = await client.post(
+        "/v1/keys", json={"name": "audit only", "scopes": ["audit:read"]}, headers=tenant_a.headers
+    )
     key = r.json()["key"]
     r = await client.get(f"/v1/patients/{created['id']}", headers={"authorization": f"Bearer {key}"})
     assert_problem(r, 403)
@@ -231,7 +254,9 @@ async def test_a_key_without_patient_scope_is_refused(client: httpx.AsyncClient,
 
 async def test_read_scope_reads_but_cannot_write(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
     created = await _create(client, tenant_a)
-    r = await client.post("/v1/keys", json={"name": "reader", "scopes": ["patients:read"]}, headers=tenant_a.headers)
+    r = await client.post(
+        "/v1/keys", json={"name": "reader", "scopes": ["patients:read"]}, headers=tenant_a.headers
+    )
     headers = {"authorization": f"Bearer {r.json()['key']}"}
     assert (await client.get(f"/v1/patients/{created['id']}", headers=headers)).status_code == 200
     assert_problem(await client.post("/v1/patients", json=_profile(), headers=headers), 403)
@@ -247,7 +272,9 @@ async def test_erasure_removes_the_profile_and_keeps_pseudonymous_audit(
     async with owner_engine.begin() as conn:
         await conn.execute(text("SELECT set_config('lumen.tenant_id', :t, true)"), {"t": str(tenant_a.id)})
         before = (await conn.execute(text("SELECT count(*) FROM patients"))).scalar()
-        left = (await conn.execute(text("SELECT count(*) FROM patients WHERE id = :id"), {"id": created["id"]})).scalar()
+        left = (
+            await conn.execute(text("SELECT count(*) FROM patients WHERE id = :id"), {"id": created["id"]})
+        ).scalar()
     assert left == 0 and before is not None
     events = (await client.get("/v1/audit?limit=200", headers=tenant_a.headers)).json()["items"]
     erased = [e for e in events if e["action"] == "patients.delete"]
@@ -261,20 +288,31 @@ async def test_erasure_removes_the_patients_triage_interviews(
     created = await _create(client, tenant_a)
     r = await client.post(
         "/v1/triage/interviews",
-        json={"text": "Headache since this morning.", "age": 40, "sex": "female", "patient_ref": created["id"]},
+        json={
+            "text": "Headache since this morning.",
+            "age": 40,
+            "sex": "female",
+            "patient_ref": created["id"],
+        },
         headers=tenant_a.headers,
     )
     assert r.status_code == 201, r.text
     interview = r.json()["id"]
     other = await client.post(
-        "/v1/triage/interviews", json={"text": "Sore throat.", "age": 30, "sex": "male"}, headers=tenant_a.headers
+        "/v1/triage/interviews",
+        json={"text": "Sore throat.", "age": 30, "sex": "male"},
+        headers=tenant_a.headers,
     )
     assert (await client.delete(f"/v1/patients/{created['id']}", headers=tenant_a.headers)).status_code == 204
     assert_problem(await client.get(f"/v1/triage/interviews/{interview}", headers=tenant_a.headers), 404)
-    assert (await client.get(f"/v1/triage/interviews/{other.json()['id']}", headers=tenant_a.headers)).status_code == 200
+    assert (
+        await client.get(f"/v1/triage/interviews/{other.json()['id']}", headers=tenant_a.headers)
+    ).status_code == 200
 
 
-async def test_export_holds_the_profile_and_its_fhir(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_export_holds_the_profile_and_its_fhir(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     created = await _create(client, tenant_a)
     r = await client.get(f"/v1/patients/{created['id']}/export", headers=tenant_a.headers)
     assert r.status_code == 200, r.text

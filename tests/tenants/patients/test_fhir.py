@@ -33,7 +33,11 @@ CONDITION_ICD = {
     "subject": {"reference": "Patient/x"},
     "code": {"coding": [{"system": ICD10, "code": "I10", "display": "Essential hypertension"}]},
 }
-CONDITION_TEXT = {"resourceType": "Condition", "subject": {"reference": "Patient/x"}, "code": {"text": "Bad knees"}}
+CONDITION_TEXT = {
+    "resourceType": "Condition",
+    "subject": {"reference": "Patient/x"},
+    "code": {"text": "Bad knees"},
+}
 MED_STATEMENT = {
     "resourceType": "MedicationStatement",
     "status": "active",
@@ -60,7 +64,9 @@ async def _import(client: httpx.AsyncClient, tenant: TenantHandle, body: Any) ->
 
 async def test_import_keeps_codes_and_names(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
     r = await _import(
-        client, tenant_a, bundle(PATIENT, CONDITION_SNOMED, CONDITION_ICD, CONDITION_TEXT, MED_STATEMENT, MED_REQUEST, ALLERGY)
+        client,
+        tenant_a,
+        bundle(PATIENT, CONDITION_SNOMED, CONDITION_ICD, CONDITION_TEXT, MED_STATEMENT, MED_REQUEST, ALLERGY),
     )
     assert r.status_code == 201, r.text
     p = r.json()
@@ -73,7 +79,9 @@ async def test_import_keeps_codes_and_names(client: httpx.AsyncClient, tenant_a:
     assert p["allergies"] == [{"system": SNOMED, "code": "91936005", "display": "Allergy to penicillin"}]
 
 
-async def test_export_round_trips(client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle) -> None:
+async def test_export_round_trips(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle
+) -> None:
     body = {
         "external_ref": "rt-1",
         "birth_date": "1990-10-10",
@@ -91,7 +99,11 @@ async def test_export_round_trips(client: httpx.AsyncClient, tenant_a: TenantHan
     exported = fhir.json()
     assert exported["resourceType"] == "Bundle"
     kinds = sorted(e["resource"]["resourceType"] for e in exported["entry"])
-    assert kinds.count("Condition") == 2 and kinds.count("MedicationStatement") == 2 and "AllergyIntolerance" in kinds
+    assert (
+        kinds.count("Condition") == 2
+        and kinds.count("MedicationStatement") == 2
+        and "AllergyIntolerance" in kinds
+    )
     # Imported again (into another tenant), the profile is the same.
     again = await _import(client, tenant_b, exported)
     assert again.status_code == 201, again.text
@@ -100,7 +112,9 @@ async def test_export_round_trips(client: httpx.AsyncClient, tenant_a: TenantHan
         assert twin[field] == created[field], field
 
 
-async def test_invalid_resource_names_resource_and_field(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_invalid_resource_names_resource_and_field(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     bad = dict(PATIENT, birthDate="not a date")
     r = await _import(client, tenant_a, bundle(bad))
     problem = assert_problem(r, 422)
@@ -115,7 +129,9 @@ async def test_invalid_field_type_in_a_later_entry(client: httpx.AsyncClient, te
     assert "entry[1]" in problem["detail"] and "MedicationStatement" in problem["detail"]
 
 
-async def test_unsupported_resource_type_is_refused(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_unsupported_resource_type_is_refused(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     r = await _import(client, tenant_a, bundle(PATIENT, {"resourceType": "Encounter", "status": "finished"}))
     problem = assert_problem(r, 422)
     assert "Encounter" in problem["detail"]
@@ -125,16 +141,22 @@ async def test_not_a_bundle_is_refused(client: httpx.AsyncClient, tenant_a: Tena
     assert_problem(await _import(client, tenant_a, PATIENT), 422)
     assert_problem(await _import(client, tenant_a, ["x"]), 422)
     r = await client.post(
-        "/v1/patients/import/fhir", content=b"{not json", headers={**tenant_a.headers, "content-type": "application/json"}
+        "/v1/patients/import/fhir",
+        content=b"{not json",
+        headers={**tenant_a.headers, "content-type": "application/json"},
     )
     assert 400 <= r.status_code < 500
 
 
-async def test_two_patients_in_one_bundle_are_refused(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_two_patients_in_one_bundle_are_refused(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     assert_problem(await _import(client, tenant_a, bundle(PATIENT, PATIENT)), 422)
 
 
-async def test_medication_reference_without_concept_is_named(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_medication_reference_without_concept_is_named(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     med = {
         "resourceType": "MedicationStatement",
         "status": "active",
