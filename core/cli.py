@@ -648,6 +648,35 @@ def patients_rotate_master_key(rewrap_only: bool, retire: bool, data_dir: str | 
         click.echo("earlier master keys removed from the key file")
 
 
+@main.group("eval")
+def eval_group() -> None:
+    """Evaluation harnesses (bench/ in a source checkout): PubMedQA and the full report."""
+
+
+def _bench(script: str, *arguments: str) -> None:
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "bench" / script
+    if not bench.exists():
+        raise click.UsageError(f"{bench} not found: run `lumen eval` from a source checkout (bench/)")
+    raise SystemExit(subprocess.call([sys.executable, str(bench), *arguments], cwd=bench.parent.parent))
+
+
+@eval_group.command("pubmedqa")
+@click.option("--limit", type=int, default=None, help="Only the first N questions of the test split.")
+def eval_pubmedqa(limit: int | None) -> None:
+    """Accuracy and macro-F1 of the Q&A engine on PubMedQA's test split, each question with its own
+    abstract. Uses LUMEN_INFERENCE_URLS when set, else starts the local CPU engine."""
+    _bench("pubmedqa_eval.py", *(["--limit", str(limit)] if limit else []))
+
+
+@eval_group.command("report")
+@click.option("--pubmedqa-limit", type=int, default=50, help="PubMedQA questions to run (the CPU model is slow).")
+def eval_report(pubmedqa_limit: int) -> None:
+    """Run every evaluation harness and write a Markdown report with one PNG chart per harness."""
+    _bench("eval_report.py", "--pubmedqa-limit", str(pubmedqa_limit))
+
+
 @main.group()
 def plugins() -> None:
     """Installed plugins (the `lumen.plugins` entry points)."""
