@@ -66,7 +66,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "report")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    lines = ["# Lumen evaluation report", "", f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
+    lines = [
+        "# Lumen evaluation report",
+        "",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+    ]
     for name, script, result_file in HARNESSES:
         path = HERE / script
         lines += [f"## {name}", ""]
@@ -79,7 +84,10 @@ def main() -> None:
         started = time.perf_counter()
         run = subprocess.run(command, capture_output=True, text=True, cwd=HERE.parent)
         took = time.perf_counter() - started
-        lines += [f"`{' '.join(['python', f'bench/{script}', *command[2:]])}` exited {run.returncode} in {took:.0f} s.", ""]
+        lines += [
+            f"`{' '.join(['python', f'bench/{script}', *command[2:]])}` exited {run.returncode} in {took:.0f} s.",
+            "",
+        ]
         lines += ["```", *(run.stdout.strip().splitlines()[-25:] or ["(no output)"]), "```", ""]
         result = HERE / "results" / result_file
         if run.returncode != 0 or not result.exists():

@@ -50,7 +50,9 @@ def start_local_engine() -> tuple[subprocess.Popen[bytes], str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    engine = subprocess.Popen([sys.executable, "-m", "lumen.core.cli", "inference", "serve", "--port", str(port)])
+    engine = subprocess.Popen(
+        [sys.executable, "-m", "lumen.core.cli", "inference", "serve", "--port", str(port)]
+    )
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         if engine.poll() is not None:
@@ -117,7 +119,9 @@ async def run(data: Path, limit: int | None, url: str, model: str) -> dict[str, 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="First N test questions only.")
-    parser.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "benchmarks" / "pubmedqa")
+    parser.add_argument(
+        "--data", type=Path, default=HERE.parent.parent / "shared" / "benchmarks" / "pubmedqa"
+    )
     parser.add_argument("--model", default="lumen-base")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "pubmedqa.json")
     args = parser.parse_args(argv)

@@ -671,7 +671,9 @@ def eval_pubmedqa(limit: int | None) -> None:
 
 
 @eval_group.command("report")
-@click.option("--pubmedqa-limit", type=int, default=50, help="PubMedQA questions to run (the CPU model is slow).")
+@click.option(
+    "--pubmedqa-limit", type=int, default=50, help="PubMedQA questions to run (the CPU model is slow)."
+)
 def eval_report(pubmedqa_limit: int) -> None:
     """Run every evaluation harness and write a Markdown report with one PNG chart per harness."""
     _bench("eval_report.py", "--pubmedqa-limit", str(pubmedqa_limit))

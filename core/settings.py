@@ -260,7 +260,13 @@ _ALIASES = {
     "LUMEN_PORT": "server__port",
     "LUMEN_WEBHOOKS_ALLOW_PRIVATE": "webhooks__allow_private",
 }
-_LIST_FIELDS = {"inference_urls", "plugins", "patients__previous_master_keys", "webhooks__retry_schedule_seconds", "limits__thresholds"}
+_LIST_FIELDS = {
+    "inference_urls",
+    "plugins",
+    "patients__previous_master_keys",
+    "webhooks__retry_schedule_seconds",
+    "limits__thresholds",
+}
 _TOP_LEVEL = set(Settings.__struct_fields__)
 
 

@@ -349,7 +349,9 @@ class PluginHost:
             tx = TenantTransaction(
                 session, tenant_id, plugin=name, jobs=plugin.jobs.keys(), events=plugin.events.keys()
             )
-            return PatientErasedContext(plugin=name, tenant_id=tenant_id, patient_id=patient_id, transaction=tx)
+            return PatientErasedContext(
+                plugin=name, tenant_id=tenant_id, patient_id=patient_id, transaction=tx
+            )
 
         await self._each("patient_erased", make, contain=False)
 

@@ -120,7 +120,10 @@ KERNEL_ACTIONS: dict[str, ActionSpec] = {
         description="Create a patient profile (JSON or a FHIR Bundle).", scopes=("patients:write",), phi=True
     ),
     "patients.list": ActionSpec(
-        description="List patient profiles.", scopes=("patients:read", "patients:write"), phi=True, access="read"
+        description="List patient profiles.",
+        scopes=("patients:read", "patients:write"),
+        phi=True,
+        access="read",
     ),
     "patients.read": ActionSpec(
         description="Read a patient profile (JSON or FHIR).",
@@ -128,7 +131,9 @@ KERNEL_ACTIONS: dict[str, ActionSpec] = {
         phi=True,
         access="read",
     ),
-    "patients.update": ActionSpec(description="Change a patient profile.", scopes=("patients:write",), phi=True),
+    "patients.update": ActionSpec(
+        description="Change a patient profile.", scopes=("patients:write",), phi=True
+    ),
     "patients.delete": ActionSpec(
         description="Erase a patient and the data derived from them.", scopes=("patients:write",), phi=True
     ),

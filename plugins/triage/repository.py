@@ -22,7 +22,9 @@ class InterviewRepository(TenantRepository[TriageInterview]):
 
     async def delete_for_patient(self, patient_ref: str) -> int:
         """Erase the interviews recorded for one patient reference (patient erasure); returns how many."""
-        rows = (await self.session.execute(self.select().where(TriageInterview.patient_ref == patient_ref))).scalars()
+        rows = (
+            await self.session.execute(self.select().where(TriageInterview.patient_ref == patient_ref))
+        ).scalars()
         count = 0
         for row in list(rows):
             await self.session.delete(row)
