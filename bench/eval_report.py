@@ -85,7 +85,8 @@ def main() -> None:
         run = subprocess.run(command, capture_output=True, text=True, cwd=HERE.parent)
         took = time.perf_counter() - started
         lines += [
-            f"`{' '.join(['python', f'bench/{script}', *command[2:]])}` exited {run.returncode} in {took:.0f} s.",
+            f"`{' '.join(['python', f'bench/{script}', *command[2:]])}` "
+            f"exited {run.returncode} in {took:.0f} s.",
             "",
         ]
         lines += ["```", *(run.stdout.strip().splitlines()[-25:] or ["(no output)"]), "```", ""]

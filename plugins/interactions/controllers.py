@@ -21,10 +21,10 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from lumen.plugins.interactions.models import TenantInteractionRule
 from lumen.plugins.interactions.repository import MAX_RULES_PER_TENANT, InteractionRuleRepository
 from lumen.plugins.interactions.schemas import (
+    MAX_MEDICATIONS,
     CheckRequest,
     CheckResult,
     DrugHit,
-    MAX_MEDICATIONS,
     DrugPage,
     Monograph,
     Patient,

@@ -5,7 +5,6 @@ refused) and what they answer, inside the safety envelope (ARCHITECTURE §6.2)."
 from __future__ import annotations
 
 import uuid
-
 from datetime import date
 from typing import Annotated, Any, Literal
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-
 from datetime import date
 from typing import Annotated, Any, Literal
 

@@ -18,10 +18,10 @@ from lumen.plugins.sdk.types import (
     CorpusDocument,
     JobSpec,
     KnowledgeSource,
+    PatientErasedContext,
     PluginInfo,
     PolicySource,
     StartupContext,
-    PatientErasedContext,
     TenantEventContext,
     WebhookEventType,
 )

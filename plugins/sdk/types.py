@@ -12,10 +12,10 @@ __all__ = [
     "CorpusDocument",
     "JobSpec",
     "KnowledgeSource",
+    "PatientErasedContext",
     "PluginInfo",
     "PolicySource",
     "StartupContext",
-    "PatientErasedContext",
     "TenantEventContext",
     "WebhookEventType",
 ]

@@ -101,7 +101,7 @@ class MasterKeyring:
         if configured.master_key:
             return cls(configured.master_key, list(configured.previous_master_keys))
         path = settings.data_path / MASTER_KEY_FILE
-        current, _ = read_or_create(path, new_master_key)
+        read_or_create(path, new_master_key)  # creates it 0600 on first start
         return cls.from_file(path, extra=list(configured.previous_master_keys))
 
     @classmethod

@@ -1,4 +1,4 @@
-"""All SQL for patients and their tenant's data key, filtered by tenant explicitly (RLS is the second wall)."""
+"""All SQL for patients and their tenant's data key, filtered by tenant explicitly (RLS underneath)."""
 
 from __future__ import annotations
 
