@@ -23,7 +23,7 @@ import httpx
 
 from lumen.core.app import create_app
 from lumen.core.embedded import EmbeddedServices
-from lumen.core.settings import load_settings
+from lumen.core.settings import Settings, load_settings
 
 HERE = Path(__file__).resolve().parent
 QUESTIONS = [
@@ -40,13 +40,7 @@ QUESTIONS = [
 ]
 
 
-async def measure(url: str | None, n: int) -> dict[str, object]:
-    key = "lm_platform_bench_" + secrets.token_hex(8)
-    env = {"LUMEN_DATA_DIR": tempfile.mkdtemp(prefix="lumen-ttft-"), "LUMEN_PLATFORM_KEY": key, "LUMEN_LOG_LEVEL": "warning"}
-    if url:
-        env["LUMEN_INFERENCE_URLS"] = url
-    services = EmbeddedServices(load_settings(env))
-    settings = services.start()
+async def measure(settings: Settings, key: str, url: str | None, n: int) -> dict[str, object]:
     app = create_app(settings)
     for hook in app.on_startup:
         await hook()
@@ -70,7 +64,6 @@ async def measure(url: str | None, n: int) -> dict[str, object]:
     finally:
         for hook in app.on_shutdown:
             await hook()
-        services.stop()
     return {
         "model": "configured pool" if url else "none (extractive)",
         "questions": n,
@@ -85,7 +78,19 @@ def main() -> None:
     parser.add_argument("--inference-url", default=None)
     parser.add_argument("--n", type=int, default=10)
     args = parser.parse_args()
-    report = asyncio.run(measure(args.inference_url, args.n))
+    key = "lm_platform_bench_" + secrets.token_hex(8)
+    env = {
+        "LUMEN_DATA_DIR": tempfile.mkdtemp(prefix="lumen-ttft-"),
+        "LUMEN_PLATFORM_KEY": key,
+        "LUMEN_LOG_LEVEL": "warning",
+    }
+    if args.inference_url:
+        env["LUMEN_INFERENCE_URLS"] = args.inference_url
+    services = EmbeddedServices(load_settings(env))
+    try:
+        report = asyncio.run(measure(services.start(), key, args.inference_url, args.n))
+    finally:
+        services.stop()
     print(f"{'model':<20} {'n':>3} {'TTFT p50 s':>11} {'TTFT max s':>11} {'generated':>10}")
     print(f"{report['model']:<20} {report['questions']:>3} {report['ttft_p50_s']:>11} {report['ttft_max_s']:>11} {report['generated_answers']:>10}")
     (HERE / "results").mkdir(exist_ok=True)
