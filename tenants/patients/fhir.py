@@ -145,7 +145,7 @@ def from_bundle(data: Any) -> PatientProfile:
                 slug="validation-error",
                 extra={"resource": str(kind)[:60], "field": "resourceType", "entry": where},
             )
-        item = _validate(model, resource, where, kind)
+        item = _validate(model, resource, where, str(kind))
         if kind == "Patient":
             patients += 1
             if patients > 1:
@@ -292,17 +292,13 @@ def to_bundle(patient: PatientOut) -> dict[str, Any]:
                 },
             }
         )
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [
-            {"fullUrl": f"urn:uuid:{r['id']}" if r["resourceType"] == "Patient" else None, "resource": r}
-            for r in resources
-        ],
-    }
-    for e in bundle["entry"]:
-        if e["fullUrl"] is None:
-            del e["fullUrl"]
+    entries: list[dict[str, Any]] = []
+    for r in resources:
+        entry: dict[str, Any] = {"resource": r}
+        if r["resourceType"] == "Patient":
+            entry["fullUrl"] = f"urn:uuid:{r['id']}"
+        entries.append(entry)
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     model = _models()["Bundle"].model_validate(bundle)
     out: dict[str, Any] = model.model_dump(mode="json", exclude_none=True)
     return out
