@@ -57,6 +57,8 @@ from lumen.inference.retrieval.runtime import Retrieval
 from lumen.inference.services import ModelServicesImpl
 from lumen.tenants.app.controllers import SESSION_SECONDS, PatientAppController, patient_app_asset
 from lumen.tenants.controllers import BrandingController, KeyController, TenantController
+from lumen.tenants.patients.controllers import PatientController
+from lumen.tenants.patients.keyring import MasterKeyring
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -124,6 +126,8 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             "retrieval": retrieval,
             # What ctx.generate() / ctx.embed() / ctx.retrieve() reach (lumen.plugins.sdk.inference).
             "models": ModelServicesImpl(retrieval, tenant_config, generator=gateway),
+            # Wraps each tenant's patient data key (PHI at rest); LUMEN_PATIENTS__MASTER_KEY in production.
+            "patient_keyring": MasterKeyring.from_settings(settings),
             "webhook_event_types": {
                 **KERNEL_EVENT_TYPES,
                 **{name: e.description for p in host.plugins.values() for name, e in p.events.items()},
@@ -168,6 +172,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
         tags=[
             Tag(name="tenants", description="Platform operator: tenants and their first keys."),
             Tag(name="keys", description="A tenant's API keys."),
+            Tag(name="patients", description="Patient profiles: PHI encrypted at rest, FHIR R4, erasure."),
             Tag(name="health", description="Probes and problem types; no key needed."),
             Tag(name="branding", description="The branding of the tenant's patient app."),
             Tag(name="patient app", description="The tenant's white-labelled patient app; no key needed."),
@@ -198,6 +203,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             BrandingController,
             PatientAppController,
             patient_app_asset,
+            PatientController,
             AuditController,
             PluginController,
             TenantPolicyController,

@@ -662,6 +662,110 @@ def policy_test() -> None:
 
 
 @main.group()
+def patients() -> None:
+    """Patient profiles: the master key that wraps each tenant's PHI data key."""
+
+
+@patients.command("rotate-master-key")
+@click.option(
+    "--rewrap-only",
+    is_flag=True,
+    help="Do not make a new key: re-wrap under the configured LUMEN_PATIENTS__MASTER_KEY (production, after "
+    "moving the old key to LUMEN_PATIENTS__PREVIOUS_MASTER_KEYS on every replica).",
+)
+@click.option(
+    "--retire", is_flag=True, help="Afterwards, drop earlier keys from the key file (embedded default)."
+)
+@data_dir_option
+def patients_rotate_master_key(rewrap_only: bool, retire: bool, data_dir: str | None) -> None:
+    """Rotate the master key without downtime: a new key becomes current (the old one still unwraps, and
+    running servers pick the new one up from the key file), then every tenant's data key is re-wrapped under
+    it. PHI itself is not re-encrypted. With --retire the old keys are then removed from the key file."""
+    import os as _os
+
+    from lumen.tenants.patients.keyring import MASTER_KEY_FILE, MasterKeyring, new_master_key
+
+    settings = _settings(data_dir)
+    path = settings.data_path / MASTER_KEY_FILE
+    if not rewrap_only:
+        if settings.patients.master_key:
+            raise click.UsageError(
+                "LUMEN_PATIENTS__MASTER_KEY is set: put the new key there (old one in "
+                "LUMEN_PATIENTS__PREVIOUS_MASTER_KEYS) on every replica, then run with --rewrap-only"
+            )
+        MasterKeyring.from_settings(settings)  # creates the file on a fresh data dir
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        temp = path.with_suffix(".tmp")
+        fd = _os.open(temp, _os.O_WRONLY | _os.O_CREAT | _os.O_TRUNC, 0o600)
+        with _os.fdopen(fd, "w") as handle:
+            handle.write("\n".join([new_master_key(), *lines]) + "\n")
+        _os.replace(temp, path)
+    keyring = MasterKeyring.from_settings(settings)
+
+    async def work(resolved: Settings) -> tuple[int, int]:
+        from lumen.core.db.session import Database
+        from lumen.core.tenancy.context import PLATFORM, Scope
+        from lumen.tenants.patients.service import rewrap_data_key
+        from lumen.tenants.repository import TenantRepository
+
+        db = Database(resolved.database)
+        tenants: list[Any] = []
+        rewrapped = 0
+        try:
+            async with db.transaction(PLATFORM) as session:
+                cursor = None
+                while True:
+                    page, cursor = await TenantRepository(session).list(cursor=cursor, limit=200)
+                    tenants.extend(t.id for t in page)
+                    if cursor is None:
+                        break
+            for tenant_id in tenants:
+                async with db.transaction(Scope.tenant(tenant_id)) as session:
+                    rewrapped += await rewrap_data_key(session, tenant_id, keyring)
+        finally:
+            await db.dispose()
+        return len(tenants), rewrapped
+
+    count, rewrapped = _run_with_db(settings, work)
+    click.echo(f"{rewrapped} data keys re-wrapped under master key {keyring.current_kid} ({count} tenants)")
+    if retire and not settings.patients.master_key and path.exists():
+        current = path.read_text().splitlines()[0].strip()
+        path.write_text(current + "\n")
+        click.echo("earlier master keys removed from the key file")
+
+
+@main.group("eval")
+def eval_group() -> None:
+    """Evaluation harnesses (bench/ in a source checkout): PubMedQA and the full report."""
+
+
+def _bench(script: str, *arguments: str) -> None:
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "bench" / script
+    if not bench.exists():
+        raise click.UsageError(f"{bench} not found: run `lumen eval` from a source checkout (bench/)")
+    raise SystemExit(subprocess.call([sys.executable, str(bench), *arguments], cwd=bench.parent.parent))
+
+
+@eval_group.command("pubmedqa")
+@click.option("--limit", type=int, default=None, help="Only the first N questions of the test split.")
+def eval_pubmedqa(limit: int | None) -> None:
+    """Accuracy and macro-F1 of the Q&A engine on PubMedQA's test split, each question with its own
+    abstract. Uses LUMEN_INFERENCE_URLS when set, else starts the local CPU engine."""
+    _bench("pubmedqa_eval.py", *(["--limit", str(limit)] if limit else []))
+
+
+@eval_group.command("report")
+@click.option(
+    "--pubmedqa-limit", type=int, default=50, help="PubMedQA questions to run (the CPU model is slow)."
+)
+def eval_report(pubmedqa_limit: int) -> None:
+    """Run every evaluation harness and write a Markdown report with one PNG chart per harness."""
+    _bench("eval_report.py", "--pubmedqa-limit", str(pubmedqa_limit))
+
+
+@main.group()
 def plugins() -> None:
     """Installed plugins (the `lumen.plugins` entry points)."""
 

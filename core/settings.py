@@ -167,6 +167,15 @@ class InferenceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
             raise SettingsError("LUMEN_INFERENCE__MAX_QUEUE must not be negative")
 
 
+class PatientSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Base64 of 32 random bytes: the master key that wraps each tenant's patient data key (AES-256-GCM; a KMS
+    # key in production). Generated 0600 into the data dir (patients-master.key) if unset.
+    master_key: str | None = None
+    # Earlier master keys (base64), still accepted to unwrap data keys while `lumen patients
+    # rotate-master-key` re-wraps them under master_key; drop one once the rotation has finished.
+    previous_master_keys: list[str] = msgspec.field(default_factory=list)
+
+
 class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # auto: readable colours on a terminal, JSON otherwise (containers, files, CI).
     format: Literal["auto", "json", "console"] = "auto"
@@ -195,6 +204,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     jobs: JobSettings = msgspec.field(default_factory=JobSettings)
     inference: InferenceSettings = msgspec.field(default_factory=InferenceSettings)
+    patients: PatientSettings = msgspec.field(default_factory=PatientSettings)
     # The operator's allow-list of installed plugins to load (LUMEN_PLUGINS=a,b); empty loads them all.
     plugins: list[str] = msgspec.field(default_factory=list)
     # Production servers behind the shared interfaces. Unset means the embedded default.
@@ -252,7 +262,13 @@ _ALIASES = {
     "LUMEN_PORT": "server__port",
     "LUMEN_WEBHOOKS_ALLOW_PRIVATE": "webhooks__allow_private",
 }
-_LIST_FIELDS = {"inference_urls", "plugins", "webhooks__retry_schedule_seconds", "limits__thresholds"}
+_LIST_FIELDS = {
+    "inference_urls",
+    "plugins",
+    "patients__previous_master_keys",
+    "webhooks__retry_schedule_seconds",
+    "limits__thresholds",
+}
 _TOP_LEVEL = set(Settings.__struct_fields__)
 
 

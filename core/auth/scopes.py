@@ -28,6 +28,8 @@ KERNEL_SCOPES = {
     "search": "Search the tenant's documents and the shared corpora it may read.",
     "branding:manage": "Set the branding of the tenant's patient app.",
     "branding:read": "Read the branding of the tenant's patient app.",
+    "patients:read": "Read and export patient profiles (PHI; every read is audited).",
+    "patients:write": "Create, change, import and erase patient profiles (PHI).",
 }
 
 

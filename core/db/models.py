@@ -20,6 +20,7 @@ from lumen.core.webhooks import models as webhooks
 from lumen.inference.pool import models as inference
 from lumen.inference.retrieval import models as retrieval
 from lumen.tenants import models as tenants
+from lumen.tenants.patients import models as patients
 
 __all__ = [
     "Base",
@@ -28,6 +29,7 @@ __all__ = [
     "inference",
     "jobs",
     "limits",
+    "patients",
     "plugins",
     "policy",
     "retrieval",

@@ -31,6 +31,7 @@ from lumen.plugins.sdk.types import (
     CorpusDocument,
     JobSpec,
     KnowledgeSource,
+    PatientErasedContext,
     PluginInfo,
     PolicySource,
     StartupContext,
@@ -69,6 +70,7 @@ CORE_ROUTE_PREFIXES = frozenset(
         "/v1/embeddings",
         "/v1/documents",
         "/v1/search",
+        "/v1/patients",
     }
 )
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
@@ -339,6 +341,22 @@ class PluginHost:
             lambda name: TenantEventContext(plugin=name, tenant_id=tenant_id),
             contain=True,
         )
+
+    async def patient_erased(self, session: Any, tenant_id: Any, patient_id: Any) -> None:
+        """Each plugin deletes what it keeps about the patient, in the erasing request's transaction; a
+        failure fails the erasure (contain=False), so nothing is left half-erased."""
+        from lumen.plugins.sdk.jobs import TenantTransaction
+
+        def make(name: str) -> PatientErasedContext:
+            plugin = self.plugins[name]
+            tx = TenantTransaction(
+                session, tenant_id, plugin=name, jobs=plugin.jobs.keys(), events=plugin.events.keys()
+            )
+            return PatientErasedContext(
+                plugin=name, tenant_id=tenant_id, patient_id=patient_id, transaction=tx
+            )
+
+        await self._each("patient_erased", make, contain=False)
 
     async def tenant_deleted(self, tenant_id: Any) -> None:
         await self._each(

@@ -115,6 +115,34 @@ KERNEL_ACTIONS: dict[str, ActionSpec] = {
     "adapters.delete": ActionSpec(
         description="Delete a LoRA adapter.", scopes=("adapters:manage",), operator=True
     ),
+    # Patient profiles (PHI, encrypted at rest): every read is audited through `audit_phi_read`.
+    "patients.create": ActionSpec(
+        description="Create a patient profile (JSON or a FHIR Bundle).", scopes=("patients:write",), phi=True
+    ),
+    "patients.list": ActionSpec(
+        description="List patient profiles.",
+        scopes=("patients:read", "patients:write"),
+        phi=True,
+        access="read",
+    ),
+    "patients.read": ActionSpec(
+        description="Read a patient profile (JSON or FHIR).",
+        scopes=("patients:read", "patients:write"),
+        phi=True,
+        access="read",
+    ),
+    "patients.update": ActionSpec(
+        description="Change a patient profile.", scopes=("patients:write",), phi=True
+    ),
+    "patients.delete": ActionSpec(
+        description="Erase a patient and the data derived from them.", scopes=("patients:write",), phi=True
+    ),
+    "patients.export": ActionSpec(
+        description="Export everything held on a patient (JSON and FHIR).",
+        scopes=("patients:read", "patients:write"),
+        phi=True,
+        access="read",
+    ),
     "jobs.read": ActionSpec(
         description="Read a job's state and progress.", scopes=("jobs:read",), access="read"
     ),

@@ -93,6 +93,13 @@ async def _interview_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
     return str(r.json()["id"])
 
 
+async def _patient_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    body = {"external_ref": "iso-1", "birth_date": "1970-01-01", "medications": ["warfarin"]}
+    r = await client.post("/v1/patients", json=body, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
 async def _gmp_signer_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
     import secrets
 
@@ -209,6 +216,7 @@ FACTORIES: dict[str, Factory] = {
     "event_id": _event_of,
     "job_id": _job_of,
     "interview_id": _interview_of,
+    "patient_id": _patient_of,
     "rule_id": _interaction_rule_of,
     "signer_id": _gmp_signer_of,
     "template_id": _gmp_template_of,
