@@ -75,6 +75,9 @@ async def until_ready(
 async def search(
     client: httpx.AsyncClient, tenant: TenantHandle, query: str, **body: Any
 ) -> list[dict[str, Any]]:
+    # The tenant's own documents unless a test names corpora: the installed plugins' shared corpora (the
+    # regulatory catalog...) are searched by default too, and would crowd a tenant document's results.
+    body.setdefault("corpora", ["tenant"])
     r = await client.post("/v1/search", json={"query": query, **body}, headers=tenant.headers)
     assert r.status_code == 200, r.text
     passages: list[dict[str, Any]] = r.json()["passages"]

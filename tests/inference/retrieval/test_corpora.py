@@ -84,7 +84,8 @@ class CorpusPlugin:
 
 @pytest.fixture(scope="module")
 async def corpus_app(settings: Settings) -> AsyncIterator[Litestar]:
-    app = create_app(settings, plugins=[CorpusPlugin()])
+    # Only this probe ships the `regulatory` corpus here: the real regulatory plugin stays out (allow-list).
+    app = create_app(settings.with_overrides(plugins=["glossary"]), plugins=[CorpusPlugin()])
     await app.state.retrieval.sync_corpora()
     yield app
     for hook in app.on_shutdown:
@@ -132,7 +133,8 @@ async def test_filters_restrict_jurisdiction_and_effective_date(api: httpx.Async
 async def test_sync_is_idempotent_and_a_change_makes_a_new_version(
     settings: Settings, api: httpx.AsyncClient
 ) -> None:
-    app = create_app(settings, plugins=[CorpusPlugin()])
+    # Only this probe ships the `regulatory` corpus here: the real regulatory plugin stays out (allow-list).
+    app = create_app(settings.with_overrides(plugins=["glossary"]), plugins=[CorpusPlugin()])
     assert (await app.state.retrieval.sync_corpora())["added"] == 0
     changed = create_app(settings, plugins=[CorpusPlugin(ANNEX_11_4_8 + " Zebrafinch checks included.")])
     try:
