@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from tests.live_server import Server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "fuzz_api.json"
+CONFIG = ROOT / "bench" / "schemathesis.toml"  # checks' settings, each justified there
 
 # `st run` arguments that narrow the run, each with why. Keep empty unless a finding cannot be fixed.
 EXCLUDED: list[tuple[list[str], str]] = []
@@ -72,6 +73,8 @@ def run(max_examples: int, *, workers: int = 2, extra: list[str] | None = None, 
     try:
         command = [
             str(Path(sys.executable).with_name("st")),
+            "--config-file",
+            str(CONFIG),
             "run",
             f"http://127.0.0.1:{server.port}/schema/openapi.json",
             "--header",

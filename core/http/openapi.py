@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from litestar import Litestar, Request
 from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin, SwaggerRenderPlugin
 
@@ -177,6 +178,82 @@ def _declared_bodies(doc: dict[str, Any], app: Litestar) -> None:
                     operation["requestBody"] = body
 
 
+_CONSTRAINTS = (
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minItems",
+    "maxItems",
+    "format",
+)
+
+
+def _structs() -> dict[str, type[msgspec.Struct]]:
+    """Every loaded msgspec Struct by class name; a name two classes share is left out (ambiguous)."""
+    found: dict[str, type[msgspec.Struct] | None] = {}
+    pending: list[type[msgspec.Struct]] = list(msgspec.Struct.__subclasses__())
+    seen: set[type[msgspec.Struct]] = set()
+    while pending:
+        cls = pending.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        pending.extend(cls.__subclasses__())
+        found[cls.__name__] = None if cls.__name__ in found and found[cls.__name__] is not cls else cls
+    return {name: cls for name, cls in found.items() if cls is not None}
+
+
+def _copy_constraints(target: Any, source: Any) -> None:
+    """Constraints msgspec enforces that Litestar's schema left out (notably on list items)."""
+    if not isinstance(target, dict) or not isinstance(source, dict):
+        return
+    branches = target.get("oneOf") or target.get("anyOf")
+    source_branches = [b for b in source.get("anyOf", [source]) if b.get("type") != "null"]
+    if branches:
+        for branch in branches:
+            for candidate in source_branches:
+                if branch.get("type") and branch.get("type") == candidate.get("type"):
+                    _copy_constraints(branch, candidate)
+        return
+    if len(source_branches) != 1 or "$ref" in target:
+        return
+    source = source_branches[0]
+    if target.get("type") != source.get("type"):
+        return
+    for key in _CONSTRAINTS:
+        if key in source and key not in target:
+            target[key] = source[key]
+    if "items" in source and isinstance(target.get("items"), dict):
+        _copy_constraints(target["items"], source["items"])
+    if isinstance(source.get("propertyNames"), dict) and "propertyNames" not in target:
+        target["propertyNames"] = source["propertyNames"]
+    if isinstance(source.get("additionalProperties"), dict) and isinstance(target.get("additionalProperties"), dict):
+        _copy_constraints(target["additionalProperties"], source["additionalProperties"])
+
+
+def _complete_struct_schemas(doc: dict[str, Any]) -> None:
+    """Make each component say exactly what its msgspec Struct accepts: the field constraints msgspec checks
+    and `additionalProperties: false` where unknown fields are refused (forbid_unknown_fields)."""
+    structs = _structs()
+    for name, schema in doc.get("components", {}).get("schemas", {}).items():
+        cls = structs.get(name)
+        if cls is None or schema.get("type") != "object" or "properties" not in schema:
+            continue
+        try:
+            generated = msgspec.json.schema(cls)
+        except (TypeError, ValueError):  # a field type msgspec cannot describe: leave Litestar's
+            continue
+        own = generated.get("$defs", {}).get(cls.__name__, {})
+        for field, prop in schema["properties"].items():
+            _copy_constraints(prop, own.get("properties", {}).get(field))
+        if cls.__struct_config__.forbid_unknown_fields:
+            schema["additionalProperties"] = False
+
+
 def finalize(schema: dict[str, Any], app: Litestar) -> dict[str, Any]:
     """Complete Litestar's document (a dict, not changed) with errors, public security and webhooks."""
     doc = copy.deepcopy(schema)
@@ -196,6 +273,7 @@ def finalize(schema: dict[str, Any], app: Litestar) -> dict[str, Any]:
             if public:
                 operation["security"] = []
     _declared_bodies(doc, app)
+    _complete_struct_schemas(doc)
     doc["webhooks"] = _webhooks(app)
     tags = doc.setdefault("tags", [])
     if not any(t.get("name") == "webhooks" for t in tags):
