@@ -26,7 +26,7 @@ def test_calls_a_domain_endpoint(lumen: Lumen) -> None:
 
 def test_triage_and_regulatory(lumen: Lumen) -> None:
     assessment = lumen.triage.assess("crushing chest pain with sweating for twenty minutes", age=58)
-    assert assessment["level"] == "emergency", assessment
+    assert assessment["level"].startswith("emergency"), assessment
     found = lumen.regulatory.requirements(q="audit trail electronic records")
     assert found["items"]
 
@@ -110,7 +110,7 @@ def test_gives_up_with_the_typed_error_after_max_retries(live: Live) -> None:
     )
     assert status == 200
     try:
-        fresh = Lumen(api_key=live.key, base_url=live.base_url).keys.create("limited", ["keys:read"])
+        fresh = Lumen(api_key=live.key, base_url=live.base_url).keys.create("limited", ["usage:read"])
         limited = Lumen(api_key=fresh["key"], base_url=live.base_url, max_retries=0)
         limited.usage.get()  # the one request this minute
         started = time.monotonic()
