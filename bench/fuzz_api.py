@@ -66,7 +66,9 @@ def start_lumen(data_dir: str) -> tuple[Server, str]:
     return server, str(key["key"])  # type: ignore[index]
 
 
-def run(max_examples: int, *, workers: int = 2, extra: list[str] | None = None, seed: int | None = None) -> dict[str, Any]:
+def run(
+    max_examples: int, *, workers: int = 2, extra: list[str] | None = None, seed: int | None = None
+) -> dict[str, Any]:
     data_dir = tempfile.mkdtemp(prefix="lumen-fuzz-")
     report_dir = Path(data_dir) / "report"
     server, key = start_lumen(data_dir)
@@ -165,7 +167,9 @@ def main() -> int:
         f"{result['seconds']:<8}{result['exit_code']}"
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({k: v for k, v in result.items() if k != "server_log_tail"}, indent=2) + "\n")
+    RESULTS.write_text(
+        json.dumps({k: v for k, v in result.items() if k != "server_log_tail"}, indent=2) + "\n"
+    )
     return 0 if result["exit_code"] == 0 else 1
 
 

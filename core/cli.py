@@ -334,8 +334,12 @@ def openapi_command(write: bool, check: bool) -> None:
             click.echo(line, err=True)
         sys.exit(1)
     DOC_PATH.write_text(text)
-    ops = sum(1 for item in live["paths"].values() for m in item if m in ("get", "post", "put", "patch", "delete"))
-    click.echo(f"wrote {DOC_PATH} ({len(live['paths'])} paths, {ops} operations, {len(live['webhooks'])} webhooks)")
+    ops = sum(
+        1 for item in live["paths"].values() for m in item if m in ("get", "post", "put", "patch", "delete")
+    )
+    click.echo(
+        f"wrote {DOC_PATH} ({len(live['paths'])} paths, {ops} operations, {len(live['webhooks'])} webhooks)"
+    )
 
 
 @main.group()

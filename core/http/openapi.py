@@ -135,7 +135,13 @@ def _webhooks(app: Litestar) -> dict[str, Any]:
                 "summary": described[name],
                 "tags": ["webhooks"],
                 "parameters": [
-                    {"name": h, "in": "header", "required": True, "description": d, "schema": {"type": "string"}}
+                    {
+                        "name": h,
+                        "in": "header",
+                        "required": True,
+                        "description": d,
+                        "schema": {"type": "string"},
+                    }
                     for h, d in WEBHOOK_HEADERS.items()
                 ],
                 "requestBody": {
@@ -231,7 +237,9 @@ def _copy_constraints(target: Any, source: Any) -> None:
         _copy_constraints(target["items"], source["items"])
     if isinstance(source.get("propertyNames"), dict) and "propertyNames" not in target:
         target["propertyNames"] = source["propertyNames"]
-    if isinstance(source.get("additionalProperties"), dict) and isinstance(target.get("additionalProperties"), dict):
+    if isinstance(source.get("additionalProperties"), dict) and isinstance(
+        target.get("additionalProperties"), dict
+    ):
         _copy_constraints(target["additionalProperties"], source["additionalProperties"])
 
 
@@ -384,15 +392,24 @@ def breaking_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
                     continue
                 old_fields = _properties(old, _json_schema(old, old_resp))
                 new_fields = _properties(new, _json_schema(new, new_resp))
-                problems += [f"{where} {status}: removed response field {f}" for f in old_fields.keys() - new_fields.keys()]
+                problems += [
+                    f"{where} {status}: removed response field {f}"
+                    for f in old_fields.keys() - new_fields.keys()
+                ]
             old_body = _json_schema(old, old_op.get("requestBody"))
             new_body = _json_schema(new, new_op.get("requestBody"))
             if new_body is not None:
                 added = _required(new, new_body) - _required(old, old_body)
                 problems += [f"{where}: new required request field {f}" for f in sorted(added)]
-            old_params = {(p.get("in"), p.get("name")) for p in old_op.get("parameters", []) if "$ref" not in p}
+            old_params = {
+                (p.get("in"), p.get("name")) for p in old_op.get("parameters", []) if "$ref" not in p
+            }
             for p in new_op.get("parameters", []):
-                if p.get("required") and (p.get("in"), p.get("name")) not in old_params and p.get("in") != "path":
+                if (
+                    p.get("required")
+                    and (p.get("in"), p.get("name")) not in old_params
+                    and p.get("in") != "path"
+                ):
                     problems.append(f"{where}: new required {p.get('in')} parameter {p.get('name')}")
     for name in old.get("webhooks", {}):
         if name not in new.get("webhooks", {}):

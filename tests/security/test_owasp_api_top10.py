@@ -109,9 +109,10 @@ async def test_api2_revoked_and_expired_keys_are_401(
 ) -> None:
     revoked = await _key(client, tenant_a)
     assert (await client.delete(f"/v1/keys/{revoked['id']}", headers=tenant_a.headers)).status_code == 204
-    assert "revoked" in assert_problem(await client.get("/v1/keys", headers=bearer(str(revoked["key"]))), 401)[
-        "detail"
-    ]
+    assert (
+        "revoked"
+        in assert_problem(await client.get("/v1/keys", headers=bearer(str(revoked["key"]))), 401)["detail"]
+    )
     expiring = await _key(client, tenant_a, expires_at=(datetime.now(UTC) + timedelta(seconds=1)).isoformat())
     await asyncio.sleep(1.2)
     body = assert_problem(await client.get("/v1/keys", headers=bearer(str(expiring["key"]))), 401)
@@ -215,16 +216,16 @@ async def test_api4_rate_limit_is_429_with_retry_after(
 async def test_api5_a_tenant_key_cannot_call_platform_operations(
     client: httpx.AsyncClient, tenant_a: TenantHandle, method: str, path: str, body: dict[str, object] | None
 ) -> None:
-    r = await client.request(
-        method, path.format(tenant=tenant_a.id), json=body, headers=tenant_a.headers
-    )
+    r = await client.request(method, path.format(tenant=tenant_a.id), json=body, headers=tenant_a.headers)
     assert r.status_code in (403, 404), r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     still = await client.get(f"/v1/tenants/{tenant_a.id}", headers=platform_headers())
     assert still.json()["name"] == tenant_a.slug.upper()
 
 
-async def test_api5_a_narrow_scope_cannot_administer(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_api5_a_narrow_scope_cannot_administer(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     reader = await _key(client, tenant_a, scopes=["keys:read"])
     r = await client.post(
         "/v1/keys", json={"name": "escalate", "scopes": ["admin"]}, headers=bearer(str(reader["key"]))
@@ -244,7 +245,9 @@ async def test_api6_creating_calls_are_idempotent_so_retries_cannot_duplicate(
     second = await client.post("/v1/webhooks/endpoints", json=body, headers=headers)
     assert first.status_code == second.status_code == 201
     assert first.json()["id"] == second.json()["id"]
-    other = await client.post("/v1/webhooks/endpoints", json={"url": "https://example.com/x"}, headers=headers)
+    other = await client.post(
+        "/v1/webhooks/endpoints", json={"url": "https://example.com/x"}, headers=headers
+    )
     assert_problem(other, 422, "idempotency-key-reused")
 
 
@@ -294,9 +297,7 @@ async def test_api8_no_wildcard_cors(client: httpx.AsyncClient, tenant_a: Tenant
     r = await client.get("/v1/keys", headers={**tenant_a.headers, **origin})
     assert r.headers.get("access-control-allow-origin") not in ("*", "https://evil.example")
     assert r.headers.get("access-control-allow-credentials") != "true"
-    pre = await client.options(
-        "/v1/keys", headers={**origin, "access-control-request-method": "DELETE"}
-    )
+    pre = await client.options("/v1/keys", headers={**origin, "access-control-request-method": "DELETE"})
     assert pre.headers.get("access-control-allow-origin") not in ("*", "https://evil.example")
 
 
@@ -345,13 +346,14 @@ async def test_api9_the_served_contract_is_versioned_and_lists_every_route(
     routed = {
         route.path_format
         for route in app.routes
-        if not route.path.startswith("/schema") and any(
-            getattr(h, "include_in_schema", True) for h in getattr(route, "route_handlers", [])
-        )
+        if not route.path.startswith("/schema")
+        and any(getattr(h, "include_in_schema", True) for h in getattr(route, "route_handlers", []))
     }
     assert routed <= set(doc["paths"]), routed - set(doc["paths"])
     # Only versioned API paths and the documented public probes.
-    assert all(p.startswith(("/v1/", "/healthz", "/readyz", "/problems/", "/.well-known/")) for p in doc["paths"])
+    assert all(
+        p.startswith(("/v1/", "/healthz", "/readyz", "/problems/", "/.well-known/")) for p in doc["paths"]
+    )
 
 
 # API10:2023 Unsafe Consumption of APIs ----------------------------------------------------------------

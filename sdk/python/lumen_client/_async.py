@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -105,7 +105,13 @@ class AsyncLumen:
     ) -> Any:
         """Call any endpoint; returns the decoded JSON (None for 204) or raises a typed ProblemError."""
         response = await self._send(
-            method, path, json_body=json, params=params, files=files, data=data, idempotency_key=idempotency_key
+            method,
+            path,
+            json_body=json,
+            params=params,
+            files=files,
+            data=data,
+            idempotency_key=idempotency_key,
         )
         return decode(response)
 
@@ -125,7 +131,9 @@ class AsyncLumen:
         self, path: str, json: Any, *, idempotency_key: str | None = None
     ) -> AsyncIterator[dict[str, Any]]:
         """POST and read a Server-Sent Events stream: each `data:` line decoded, until `[DONE]`."""
-        response = await self._send("POST", path, json_body=json, idempotency_key=idempotency_key, stream=True)
+        response = await self._send(
+            "POST", path, json_body=json, idempotency_key=idempotency_key, stream=True
+        )
         try:
             if response.status_code >= 400:
                 await response.aread()

@@ -105,7 +105,13 @@ class Lumen:
     ) -> Any:
         """Call any endpoint; returns the decoded JSON (None for 204) or raises a typed ProblemError."""
         response = self._send(
-            method, path, json_body=json, params=params, files=files, data=data, idempotency_key=idempotency_key
+            method,
+            path,
+            json_body=json,
+            params=params,
+            files=files,
+            data=data,
+            idempotency_key=idempotency_key,
         )
         return decode(response)
 

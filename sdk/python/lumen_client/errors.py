@@ -59,7 +59,9 @@ class ProblemError(LumenError):
         self.detail: str = str(body.get("detail", ""))
         self.errors: list[dict[str, Any]] = list(body.get("errors") or [])
         self.request_id = response.headers.get("x-request-id")
-        super().__init__(f"{self.status} {self.title}: {self.detail}" if self.detail else f"{self.status} {self.title}")
+        super().__init__(
+            f"{self.status} {self.title}: {self.detail}" if self.detail else f"{self.status} {self.title}"
+        )
 
 
 class BadRequest(ProblemError):
@@ -193,7 +195,11 @@ def error_from_response(response: httpx.Response) -> ProblemError:
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        body = {"status": response.status_code, "title": response.reason_phrase, "detail": response.text[:500]}
+        body = {
+            "status": response.status_code,
+            "title": response.reason_phrase,
+            "detail": response.text[:500],
+        }
     slug = str(body.get("type", "")).rsplit("/", 1)[-1]
     cls = BY_SLUG.get(slug) or BY_STATUS.get(response.status_code) or ProblemError
     return cls(response, body)

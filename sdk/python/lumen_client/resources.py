@@ -99,7 +99,10 @@ class Usage(_Resource):
 
 class Adapters(_Resource):
     def upload(self, name: str, archive: bytes, *, filename: str = "adapter.tar.gz", **fields: Any) -> Any:
-        data = {"name": name, **{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in fields.items()}}
+        data = {
+            "name": name,
+            **{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in fields.items()},
+        }
         return self._c.request("POST", "/v1/adapters", files={"file": (filename, archive)}, data=data)
 
     def list(self, **params: Any) -> Any:

@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the Lumen repository root
 
-from tests.live_server import Server  # noqa: E402
+from tests.live_server import Server
 
 PLATFORM_KEY = "lm_platform_sdk_" + secrets.token_hex(16)
 

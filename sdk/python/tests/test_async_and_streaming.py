@@ -5,10 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
-from lumen_client import AsyncLumen, Lumen, errors
-
 from conftest import Live
+from lumen_client import AsyncLumen, Lumen, errors
 
 
 async def test_async_calls_and_typed_errors(live: Live) -> None:

@@ -7,10 +7,8 @@ import uuid
 
 import httpx
 import pytest
-
-from lumen_client import Lumen, errors
-
 from conftest import PLATFORM_KEY, Live
+from lumen_client import Lumen, errors
 
 
 @pytest.fixture
@@ -46,8 +44,9 @@ def test_validation_error_names_the_field(lumen: Lumen) -> None:
 
 
 def test_bad_key_is_unauthenticated(live: Live) -> None:
-    with Lumen(api_key="lm_live_" + "0" * 40, base_url=live.base_url) as bad, pytest.raises(
-        errors.Unauthenticated
+    with (
+        Lumen(api_key="lm_live_" + "0" * 40, base_url=live.base_url) as bad,
+        pytest.raises(errors.Unauthenticated),
     ):
         bad.usage.get()
 
@@ -68,11 +67,17 @@ def test_pagination_follows_next_cursor(lumen: Lumen) -> None:
 
 def test_creating_posts_carry_an_idempotency_key_and_replay(lumen: Lumen) -> None:
     key = "sdk-" + uuid.uuid4().hex
-    first = lumen.request("POST", "/v1/webhooks/endpoints", json={"url": "https://example.com/a"}, idempotency_key=key)
-    again = lumen.request("POST", "/v1/webhooks/endpoints", json={"url": "https://example.com/a"}, idempotency_key=key)
+    first = lumen.request(
+        "POST", "/v1/webhooks/endpoints", json={"url": "https://example.com/a"}, idempotency_key=key
+    )
+    again = lumen.request(
+        "POST", "/v1/webhooks/endpoints", json={"url": "https://example.com/a"}, idempotency_key=key
+    )
     assert first["id"] == again["id"]
     with pytest.raises(errors.IdempotencyKeyReused):
-        lumen.request("POST", "/v1/webhooks/endpoints", json={"url": "https://example.com/b"}, idempotency_key=key)
+        lumen.request(
+            "POST", "/v1/webhooks/endpoints", json={"url": "https://example.com/b"}, idempotency_key=key
+        )
 
 
 def test_rate_limited_calls_are_retried_after_retry_after(live: Live) -> None:
@@ -106,7 +111,10 @@ def test_rate_limited_calls_are_retried_after_retry_after(live: Live) -> None:
 
 def test_gives_up_with_the_typed_error_after_max_retries(live: Live) -> None:
     status, _ = live.server.request(
-        "PUT", f"/v1/tenants/{live.tenant_id}/limits", {"overrides": {"key_requests_per_minute": 1}}, PLATFORM_KEY
+        "PUT",
+        f"/v1/tenants/{live.tenant_id}/limits",
+        {"overrides": {"key_requests_per_minute": 1}},
+        PLATFORM_KEY,
     )
     assert status == 200
     try:
@@ -116,7 +124,8 @@ def test_gives_up_with_the_typed_error_after_max_retries(live: Live) -> None:
         started = time.monotonic()
         with pytest.raises(errors.RateLimited) as caught:
             limited.usage.get()
-        assert caught.value.retry_after and caught.value.retry_after > 0
+        assert caught.value.retry_after
+        assert caught.value.retry_after > 0
         assert time.monotonic() - started < 5
     finally:
         live.server.request("PUT", f"/v1/tenants/{live.tenant_id}/limits", {"overrides": {}}, PLATFORM_KEY)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
-
+from conftest import Live, Receiver
 from lumen_client import Lumen, sign_webhook, verify_webhook
 from lumen_client.errors import WebhookVerificationError
-
-from conftest import Live, Receiver
 
 
 def test_a_delivered_test_event_verifies(live: Live, receiver: Receiver) -> None:
@@ -30,7 +28,11 @@ def test_old_timestamps_are_refused() -> None:
     secret = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"
     body = b'{"type": "webhook.test", "data": {}}'
     stamp = int(time.time()) - 3600
-    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(stamp), "webhook-signature": sign_webhook(secret, "msg_1", stamp, body)}
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign_webhook(secret, "msg_1", stamp, body),
+    }
     with pytest.raises(WebhookVerificationError):
         verify_webhook(secret, body, headers)
     assert verify_webhook(secret, body, headers, now=stamp + 10)["type"] == "webhook.test"
@@ -41,7 +43,11 @@ def test_matches_the_reference_implementation() -> None:
     secret = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"
     body = b'{"type": "x", "data": {"a": 1}}'
     stamp = int(time.time())
-    headers = {"webhook-id": "msg_2", "webhook-timestamp": str(stamp), "webhook-signature": sign_webhook(secret, "msg_2", stamp, body)}
+    headers = {
+        "webhook-id": "msg_2",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign_webhook(secret, "msg_2", stamp, body),
+    }
     assert standardwebhooks.Webhook(secret).verify(body, headers) == {"type": "x", "data": {"a": 1}}
     assert verify_webhook(secret, body, headers)["data"] == {"a": 1}
 
@@ -50,5 +56,9 @@ def test_rotation_accepts_either_secret() -> None:
     old, new = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY", "whsec_" + "WllYV1ZVVFNSUVBPTk1MS0pJSEdGRURD"
     body = b'{"type": "x", "data": {}}'
     stamp = int(time.time())
-    headers = {"webhook-id": "m", "webhook-timestamp": str(stamp), "webhook-signature": sign_webhook(new, "m", stamp, body)}
+    headers = {
+        "webhook-id": "m",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign_webhook(new, "m", stamp, body),
+    }
     assert verify_webhook([old, new], body, headers)["type"] == "x"
