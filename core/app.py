@@ -12,7 +12,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from lumen.core.audit.controllers import AuditController, audit_public_key
@@ -31,6 +30,7 @@ from lumen.core.http.dependencies import DEPENDENCIES
 from lumen.core.http.errors import EXCEPTION_HANDLERS, problem_details_plugin
 from lumen.core.http.health import healthz, problem_type, readyz
 from lumen.core.http.idempotency import IdempotencyMiddleware
+from lumen.core.http.openapi import LumenJsonRender, LumenScalarRender, LumenSwaggerRender
 from lumen.core.jobs.controllers import JobController
 from lumen.core.jobs.worker import instance_secret
 from lumen.core.limits.controllers import TenantLimitsController, UsageController
@@ -157,7 +157,8 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
         version=VERSION,
         description="Medical-intelligence API for pharma and patient apps. Errors are RFC 9457 problem+json.",
         path="/schema",
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        # Each renders the finished document (core/http/openapi.py: problem responses, webhooks).
+        render_plugins=[LumenScalarRender(), LumenSwaggerRender(), LumenJsonRender()],
         components=Components(
             security_schemes={
                 "apiKey": SecurityScheme(

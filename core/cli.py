@@ -288,6 +288,61 @@ def settings_docs(write: bool, check: bool) -> None:
         sys.exit(code)
 
 
+@main.command("openapi")
+@click.option("--write", is_flag=True, help="Write docs/openapi.json (run from the repository root).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 1 if docs/openapi.json differs from the live document (and say whether the change breaks).",
+)
+def openapi_command(write: bool, check: bool) -> None:
+    """Print the OpenAPI document the app serves at /schema/openapi.json (generated from every route and
+    plugin installed). --write refuses a breaking change unless info.version was bumped."""
+    import json
+
+    from lumen.core.app import create_app
+    from lumen.core.http.openapi import DOC_PATH, dumps, openapi_document
+    from lumen.core.http.openapi import check as breaking
+
+    # Building the app opens nothing: placeholder URLs are never connected to.
+    settings = load_settings(
+        {
+            "LUMEN_DATABASE__URL": "postgresql://lumen@127.0.0.1:1/lumen",
+            "LUMEN_REDIS__URL": "redis://127.0.0.1:1/0",
+            "LUMEN_PLATFORM_KEY": "lm_platform_openapi",
+            "LUMEN_LOG_LEVEL": "error",
+        }
+    )
+    from lumen.core.logging import configure_logging
+
+    configure_logging(settings.log)  # errors only: stdout carries the document
+    live = openapi_document(create_app(settings))
+    text = dumps(live)
+    if not (write or check):
+        click.echo(text, nl=False)
+        return
+    committed = json.loads(DOC_PATH.read_text()) if DOC_PATH.exists() else None
+    problems = breaking(committed, live) if committed else []
+    if check:
+        if committed is None or dumps(committed) != text:
+            click.echo(f"{DOC_PATH} is out of date; run `lumen openapi --write`", err=True)
+            for line in problems:
+                click.echo("  " + line, err=True)
+            sys.exit(1)
+        return
+    if problems:
+        for line in problems:
+            click.echo(line, err=True)
+        sys.exit(1)
+    DOC_PATH.write_text(text)
+    ops = sum(
+        1 for item in live["paths"].values() for m in item if m in ("get", "post", "put", "patch", "delete")
+    )
+    click.echo(
+        f"wrote {DOC_PATH} ({len(live['paths'])} paths, {ops} operations, {len(live['webhooks'])} webhooks)"
+    )
+
+
 @main.group()
 def jobs() -> None:
     """Watch background jobs (ingestion, training, gap analysis...)."""
