@@ -136,13 +136,16 @@ async def test_sync_is_idempotent_and_a_change_makes_a_new_version(
     # Only this probe ships the `regulatory` corpus here: the real regulatory plugin stays out (allow-list).
     app = create_app(settings.with_overrides(plugins=["glossary"]), plugins=[CorpusPlugin()])
     assert (await app.state.retrieval.sync_corpora())["added"] == 0
-    changed = create_app(settings, plugins=[CorpusPlugin(ANNEX_11_4_8 + " Zebrafinch checks included.")])
+    changed = create_app(
+        settings.with_overrides(plugins=["glossary"]),
+        plugins=[CorpusPlugin(ANNEX_11_4_8 + " Zebrafinch checks included.")],
+    )
     try:
         assert (await changed.state.retrieval.sync_corpora())["added"] == 1
         tenant = await create_tenant(api)
         r = await _search(api, tenant, "zebrafinch checks", k=1, corpora=["regulatory"])
         assert r.json()["passages"][0]["version"] == 2
-        restored = create_app(settings, plugins=[CorpusPlugin()])
+        restored = create_app(settings.with_overrides(plugins=["glossary"]), plugins=[CorpusPlugin()])
         assert (await restored.state.retrieval.sync_corpora())["reactivated"] == 1  # v1's text again
         r = await _search(api, tenant, "data not altered during migration", k=1, corpora=["regulatory"])
         assert r.json()["passages"][0]["version"] == 1

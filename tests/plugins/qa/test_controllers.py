@@ -193,13 +193,15 @@ async def test_no_phi_in_any_log_line(
 ) -> None:
     canary = "zq" + secrets.token_hex(5)
     caplog.set_level(logging.DEBUG)
-    configure_logging(LogSettings(level="debug", format="json"))  # every event, for this test
+    configure_logging(
+        LogSettings(level="debug", format="json"), cache_loggers=False
+    )  # every event, for this test
     try:
         await _cycle(client, tenant_a, canary)
         with structlog.testing.capture_logs() as captured:
             await _cycle(client, tenant_a, canary)
     finally:
-        configure_logging(LogSettings(level="warning", format="json"))
+        configure_logging(LogSettings(level="warning", format="json"), cache_loggers=False)
     out, err = capfd.readouterr()
     everything = json.dumps(captured, default=str) + out + err + caplog.text
     assert "patients.patient_created" in everything, "the request cycle logged (so the check is not vacuous)"
