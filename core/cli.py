@@ -36,7 +36,8 @@ def _settings(data_dir: str | None, **server: Any) -> Settings:
         settings = settings.with_overrides(server=msgspec.structs.replace(settings.server, **overrides))
     from lumen.core.logging import configure_logging
 
-    configure_logging(settings.log)
+    # Not cached: a CLI command may run inside a test process that configures logging again after it.
+    configure_logging(settings.log, cache_loggers=False)
     for name in unknown_variables():
         if name != "LUMEN_BIN":
             log.warning("settings.unknown_variable", variable=name)
@@ -315,7 +316,7 @@ def openapi_command(write: bool, check: bool) -> None:
     )
     from lumen.core.logging import configure_logging
 
-    configure_logging(settings.log)  # errors only: stdout carries the document
+    configure_logging(settings.log, cache_loggers=False)  # errors only: stdout carries the document
     live = openapi_document(create_app(settings))
     text = dumps(live)
     if not (write or check):

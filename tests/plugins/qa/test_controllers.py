@@ -193,6 +193,9 @@ async def test_no_phi_in_any_log_line(
 ) -> None:
     canary = "zq" + secrets.token_hex(5)
     caplog.set_level(logging.DEBUG)
+    # Restored exactly afterwards: reconfiguring here binds the renderer to this test's captured stderr,
+    # which is closed once the test ends.
+    saved = structlog.get_config()
     configure_logging(
         LogSettings(level="debug", format="json"), cache_loggers=False
     )  # every event, for this test
@@ -201,7 +204,7 @@ async def test_no_phi_in_any_log_line(
         with structlog.testing.capture_logs() as captured:
             await _cycle(client, tenant_a, canary)
     finally:
-        configure_logging(LogSettings(level="warning", format="json"), cache_loggers=False)
+        structlog.configure(**saved)
     out, err = capfd.readouterr()
     everything = json.dumps(captured, default=str) + out + err + caplog.text
     assert "patients.patient_created" in everything, "the request cycle logged (so the check is not vacuous)"
