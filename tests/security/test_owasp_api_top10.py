@@ -352,7 +352,8 @@ async def test_api9_the_served_contract_is_versioned_and_lists_every_route(
     assert routed <= set(doc["paths"]), routed - set(doc["paths"])
     # Only versioned API paths, the documented public probes and the tenants' patient-app pages (/t/{slug}/).
     assert all(
-        p.startswith(("/v1/", "/healthz", "/readyz", "/problems/", "/.well-known/", "/t/")) for p in doc["paths"]
+        p.startswith(("/v1/", "/healthz", "/readyz", "/problems/", "/.well-known/", "/t/"))
+        for p in doc["paths"]
     )
 
 
