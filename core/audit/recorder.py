@@ -4,8 +4,8 @@
 to the unit of work's transaction (so a 2xx never exists without its record). For a denied (403) or failed
 (5xx) request, whose transaction rolls back, it writes the record in a transaction of its own.
 
-Which requests are recorded: every state change (POST, PUT, PATCH, DELETE on a route with an `action`),
-reads of patient data (routes marked `opt={"audit_reads": True}`, or whose action is declared `phi=True`
+Which requests are recorded: every state change (POST, PUT, PATCH, DELETE on a route with an `action`
+that is not declared `access="read"`), reads of patient data (routes marked `opt={"audit_reads": True}`, or whose action is declared `phi=True`
 with access "read"), and every denied (403) or failed (5xx)
 request on any route with an action, with its policy decision id. Records name fields, never values.
 """
@@ -126,10 +126,14 @@ class AuditMiddleware(ASGIMiddleware):
                 details={"status": status},
             )
 
-        # Successes are recorded for state changes and patient-data reads; denials and errors always.
+        # Successes are recorded for state changes and patient-data reads; denials and errors always. A POST
+        # whose action is declared a read (a computation such as an interaction check or a search) changes
+        # nothing, so it is metered, not audited, unless it reads PHI (then `phi_read`, or the record a
+        # plugin adds through `record_also` when it reads a patient's profile on the way).
         spec = scope["litestar_app"].state.actions.get(action)
         phi_read = spec is not None and spec.phi and spec.access == "read"
-        records_success = http["method"] in _MUTATING or bool(opt.get("audit_reads")) or phi_read
+        changes_state = http["method"] in _MUTATING and (spec is None or spec.access != "read")
+        records_success = changes_state or bool(opt.get("audit_reads")) or phi_read
 
         async def on_success(session: AsyncSession, final_status: int, messages: list[Message]) -> None:
             if not (records_success or audit.entries or audit.also):

@@ -77,3 +77,29 @@ async def test_otc_uses_the_profile(
         "/v1/otc/recommend", json={"symptoms": "headache", "patient_id": pid}, headers=tenant_b.headers
     )
     assert_problem(r, 404)
+
+
+async def test_a_check_on_a_patients_profile_is_audited_but_a_check_without_one_is_not(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    # A check is a computation (its action is declared a read): it leaves a record only when it read PHI.
+    pid = await _patient(client, tenant_a)
+    plain = await client.post(
+        "/v1/interactions/check", json={"medications": ["ibuprofen"]}, headers=tenant_a.headers
+    )
+    with_patient = await client.post(
+        "/v1/interactions/check",
+        json={"medications": ["ibuprofen"], "patient_id": pid},
+        headers=tenant_a.headers,
+    )
+    assert plain.status_code == with_patient.status_code == 200
+
+    async def events(r: httpx.Response) -> list[dict[str, object]]:
+        params = {"request_id": r.headers["x-request-id"]}
+        got = await client.get("/v1/audit", params=params, headers=tenant_a.headers)
+        assert got.status_code == 200, got.text
+        return list(got.json()["items"])
+
+    assert await events(plain) == []
+    [read] = await events(with_patient)
+    assert read["resource_type"] == "patient" and read["resource_id"] == pid
