@@ -16,6 +16,7 @@ from lumen.core.http.errors import UnprocessableEntity
 from lumen.core.plugins.host import PluginHost
 from lumen.core.settings import Settings
 from lumen.inference.embeddings import Embedder, shared_local_embedder
+from lumen.inference.embeddings.cache import VectorCache, default_cache_dir
 from lumen.inference.retrieval.backend import (
     TENANT_CORPUS,
     PgVectorBackend,
@@ -48,11 +49,13 @@ class Retrieval:
         *,
         embedder: Embedder | None = None,
         shared: Sequence[tuple[str, CorpusDocument]] = (),
+        cache: VectorCache | None = None,
     ) -> None:
         self.db = db
         self.backend = backend
         self.embedder: Embedder = embedder or shared_local_embedder()
         self.shared = list(shared)
+        self.cache = cache
         self.corpus_plugins: dict[str, set[str]] = {}
         for plugin, document in self.shared:
             self.corpus_plugins.setdefault(document.corpus, set()).add(plugin)
@@ -63,7 +66,8 @@ class Retrieval:
         cls, settings: Settings, db: Database, host: PluginHost, *, embedder: Embedder | None = None
     ) -> Retrieval:
         shared = [(p.name, d) for p in host.plugins.values() for d in p.corpora]
-        return cls(db, make_backend(settings, db), embedder=embedder, shared=shared)
+        cache = VectorCache(default_cache_dir())
+        return cls(db, make_backend(settings, db), embedder=embedder, shared=shared, cache=cache)
 
     def corpora_for(self, enabled_plugins: frozenset[str]) -> list[str]:
         return readable_corpora(self.corpus_plugins, enabled_plugins)
@@ -100,7 +104,7 @@ class Retrieval:
             threading.Thread(target=warm, name="lumen-embedder-warm", daemon=True).start()
 
     async def sync_corpora(self) -> dict[str, int]:
-        return await sync_corpora(self.db, self.embedder, self.backend, self.shared)
+        return await sync_corpora(self.db, self.embedder, self.backend, self.shared, self.cache)
 
     async def aclose(self) -> None:
         await self.backend.aclose()

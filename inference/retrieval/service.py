@@ -20,6 +20,7 @@ from lumen.core.db.session import Database
 from lumen.core.jobs.outbox import create_job
 from lumen.core.tenancy.context import PLATFORM, Scope
 from lumen.inference.embeddings import Embedder
+from lumen.inference.embeddings.cache import VectorCache, embed_cached
 from lumen.inference.retrieval.backend import (
     TENANT_CORPUS,
     RetrievalBackend,
@@ -192,10 +193,12 @@ async def sync_corpora(
     embedder: Embedder,
     backend: RetrievalBackend,
     documents: Sequence[tuple[str, SharedDocument]],
+    cache: VectorCache | None = None,
 ) -> dict[str, int]:
     """Ingest the plugins' shared-corpus documents (plugin name, document): a content hash already present
-    is skipped, a changed one becomes a new current version, a source no plugin ships any more stops being
-    searchable. Safe to run from several processes at once (the unique keys settle races)."""
+        is skipped, a changed one becomes a new current version, a source no plugin ships any more stops being
+        searchable. Safe to run from several processes at once (the unique keys settle races). With a `cache`,
+    chunks embedded before (by any database on this machine) are read from disk instead of re-embedded."""
     async with db.transaction(PLATFORM) as session:
         known = await CorpusRepository(session).hashes()
     added = unchanged = reactivated = 0
@@ -222,7 +225,8 @@ async def sync_corpora(
         chunks = chunk_document(parsed, title=doc.title, section_id=doc.section_id)
         if not chunks:
             continue
-        vectors = await embedder.embed([embedding_input(doc.title, c.heading, c.text) for c in chunks])
+        inputs = [embedding_input(doc.title, c.heading, c.text) for c in chunks]
+        vectors = await embed_cached(embedder, inputs, cache)
         async with db.transaction(PLATFORM) as session:
             repo = CorpusRepository(session)
             if await repo.by_hash(doc.corpus, doc.source_id, digest) is not None:
