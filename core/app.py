@@ -52,6 +52,7 @@ from lumen.inference.pool.controllers import AdapterController, ChatController
 from lumen.inference.pool.router import InferencePool
 from lumen.inference.pool.service import InferenceGateway
 from lumen.tenants.controllers import KeyController, TenantController
+from lumen.training.controllers import AdapterRollbackController, DatasetController, RunController
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -186,6 +187,9 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             JobController,
             ChatController,
             AdapterController,
+            DatasetController,
+            RunController,
+            AdapterRollbackController,
             *host.routers,
         ],
         # Every authenticated route is decided by the policy (its `opt["action"]`), failing closed.

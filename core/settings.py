@@ -163,6 +163,23 @@ class InferenceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
             raise SettingsError("LUMEN_INFERENCE__MAX_QUEUE must not be negative")
 
 
+class TrainingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # CPU threads one training run uses in the worker (the worker's other jobs keep the rest).
+    threads: Annotated[int, msgspec.Meta(ge=1, le=256)] = 2
+    # A checkpoint (adapter weights, optimiser state, step) is written every this many steps; a run whose
+    # worker died resumes from the last one.
+    checkpoint_every: Annotated[int, msgspec.Meta(ge=1)] = 5
+    # The longest one training run may take in the worker before arq cancels it (and retries it).
+    job_timeout_seconds: Annotated[int, msgspec.Meta(ge=60)] = 6 * 3600
+    # Whether the workers have a CUDA GPU: QLoRA (bitsandbytes 4-bit) needs one; without it a qlora run is
+    # refused with a 422 rather than silently trained as something else.
+    gpu: bool = False
+    # Most examples one dataset may hold.
+    max_examples: Annotated[int, msgspec.Meta(ge=1)] = 5000
+    # Where training runs keep their checkpoints. Empty: the data dir's training/ folder.
+    work_dir: str = ""
+
+
 class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # auto: readable colours on a terminal, JSON otherwise (containers, files, CI).
     format: Literal["auto", "json", "console"] = "auto"
@@ -191,6 +208,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     jobs: JobSettings = msgspec.field(default_factory=JobSettings)
     inference: InferenceSettings = msgspec.field(default_factory=InferenceSettings)
+    training: TrainingSettings = msgspec.field(default_factory=TrainingSettings)
     # The operator's allow-list of installed plugins to load (LUMEN_PLUGINS=a,b); empty loads them all.
     plugins: list[str] = msgspec.field(default_factory=list)
     # Production servers behind the shared interfaces. Unset means the embedded default.
@@ -224,6 +242,12 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             Path(self.inference.model_dir).expanduser()
             if self.inference.model_dir
             else self.data_path / "models"
+        )
+
+    @property
+    def training_path(self) -> Path:
+        return (
+            Path(self.training.work_dir).expanduser() if self.training.work_dir else self.data_path / "training"
         )
 
     @property

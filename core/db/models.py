@@ -19,6 +19,7 @@ from lumen.core.policy import models as policy
 from lumen.core.webhooks import models as webhooks
 from lumen.inference.pool import models as inference
 from lumen.tenants import models as tenants
+from lumen.training import models as training
 
 __all__ = [
     "Base",
@@ -30,6 +31,7 @@ __all__ = [
     "plugins",
     "policy",
     "tenants",
+    "training",
     "webhooks",
 ]
 
