@@ -6,6 +6,7 @@ Create Date: 2026-12-01
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -21,7 +22,7 @@ depends_on: str | Sequence[str] | None = None
 TABLES = ["training_datasets", "training_runs"]
 
 
-def _common(table: str) -> list[sa.SchemaItem]:
+def _common(table: str) -> list[Any]:
     return [
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
