@@ -36,7 +36,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def _rows(n: int, words: int) -> list[dict[str, Any]]:
     text = " ".join(["the patient asked about the dose of the medicine"] * (words // 9 + 1))
     return [
-        {"messages": [{"role": "user", "content": f"{i}: {text}"}, {"role": "assistant", "content": f"{text} {i}"}]}
+        {
+            "messages": [
+                {"role": "user", "content": f"{i}: {text}"},
+                {"role": "assistant", "content": f"{text} {i}"},
+            ]
+        }
         for i in range(n)
     ]
 
@@ -97,23 +102,39 @@ def bench_gpu_7b(steps: int, batch: int, seq: int) -> dict[str, Any]:
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:
-        return {"device": "gpu", "model": "Mistral-7B-shaped", "status": "not measured (bitsandbytes missing)"}
+        return {
+            "device": "gpu",
+            "model": "Mistral-7B-shaped",
+            "status": "not measured (bitsandbytes missing)",
+        }
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig, MistralConfig
 
     config = MistralConfig(
-        hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-        num_key_value_heads=8, vocab_size=32000, max_position_embeddings=4096,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=32000,
+        max_position_embeddings=4096,
     )
     with tempfile.TemporaryDirectory() as folder:
         AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).save_pretrained(folder)
         quant = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
         model = AutoModelForCausalLM.from_pretrained(folder, quantization_config=quant, device_map={"": 0})
     model = prepare_model_for_kbit_training(model)
-    lora = LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=16,
+        lora_alpha=32,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        task_type="CAUSAL_LM",
+    )
     model = get_peft_model(model, lora)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
     ids = torch.randint(0, 32000, (batch, seq), device="cuda")
@@ -144,7 +165,9 @@ def bench_gpu_7b(steps: int, batch: int, seq: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seq", type=int, default=128)
@@ -156,7 +179,9 @@ def main() -> None:
         bench_cpu(Path(args.model_dir), args.steps, args.batch, args.seq, args.threads),
         bench_gpu_7b(args.steps, 4, 2048),
     ]
-    print(f"{'device':<10} {'model':<34} {'batch x seq':<12} {'s/step':>8} {'tokens/s':>10} {'peak memory':>16}")
+    print(
+        f"{'device':<10} {'model':<34} {'batch x seq':<12} {'s/step':>8} {'tokens/s':>10} {'peak memory':>16}"
+    )
     for r in rows:
         if "status" in r:
             print(f"{r['device']:<10} {r['model']:<34} {'-':<12} {'-':>8} {'-':>10} {r['status']:>16}")

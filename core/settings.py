@@ -247,7 +247,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     @property
     def training_path(self) -> Path:
         return (
-            Path(self.training.work_dir).expanduser() if self.training.work_dir else self.data_path / "training"
+            Path(self.training.work_dir).expanduser()
+            if self.training.work_dir
+            else self.data_path / "training"
         )
 
     @property

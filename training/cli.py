@@ -72,7 +72,8 @@ def datasets_upload(path: Path, name: str, phi: str, url: str, key: str) -> None
     report = body["report"]
     click.echo(
         f"{body['id']}  {body['name']} v{body['version']}: {report['accepted']} accepted "
-        f"({body['train_examples']} train, {body['eval_examples']} eval), {report['rejected_count']} rejected, "
+        f"({body['train_examples']} train, {body['eval_examples']} eval), "
+        f"{report['rejected_count']} rejected, "
         f"{report['redacted_count']} redacted"
     )
     for item in report["rejected"][:20]:
@@ -85,7 +86,9 @@ def datasets_list(url: str, key: str) -> None:
     with _client(url, key) as http:
         body = _check(http.get("/v1/training/datasets"))
     for d in body["items"]:
-        click.echo(f"{d['id']}  {d['name']} v{d['version']}  train={d['train_examples']} eval={d['eval_examples']}")
+        click.echo(
+            f"{d['id']}  {d['name']} v{d['version']}  train={d['train_examples']} eval={d['eval_examples']}"
+        )
 
 
 @train.command("run")
@@ -149,12 +152,16 @@ def cancel(run_id: str, url: str, key: str) -> None:
 
 @train.command("rollback")
 @click.argument("name")
-@click.option("--version", type=click.IntRange(1), default=None, help="Default: the version before the current.")
+@click.option(
+    "--version", type=click.IntRange(1), default=None, help="Default: the version before the current."
+)
 @_with_connection
 def rollback(name: str, version: int | None, url: str, key: str) -> None:
     with _client(url, key) as http:
         body = _check(
-            http.post(f"/v1/training/adapters/{name}/rollback", json={} if version is None else {"version": version})
+            http.post(
+                f"/v1/training/adapters/{name}/rollback", json={} if version is None else {"version": version}
+            )
         )
     click.echo(f"{name} now serves {name}-v{body['version']} (was v{body['previous_version']})")
 

@@ -72,8 +72,10 @@ class Hyperparameters(msgspec.Struct, forbid_unknown_fields=True):
     dropout: Annotated[float, msgspec.Meta(ge=0, le=0.5)] = 0.0
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=32)] = 4
     max_seq_len: Annotated[int, msgspec.Meta(ge=32, le=2048)] = 256
-    target_modules: Annotated[list[Literal[TARGETS]], msgspec.Meta(min_length=1, max_length=7)] = msgspec.field(  # type: ignore[valid-type]
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
+    target_modules: Annotated[list[Literal[TARGETS]], msgspec.Meta(min_length=1, max_length=7)] = (
+        msgspec.field(  # type: ignore[valid-type]
+            default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
+        )
     )
     seed: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
 
@@ -217,7 +219,12 @@ class DatasetController(Controller):
                 raise UnprocessableEntity(f"body: {exc}", slug="validation-error") from None
             except msgspec.DecodeError:
                 raise UnprocessableEntity("body: not valid JSON", slug="validation-error") from None
-            dataset_name, examples, phi, eval_fraction = data.name, data.examples, data.phi, data.eval_fraction
+            dataset_name, examples, phi, eval_fraction = (
+                data.name,
+                data.examples,
+                data.phi,
+                data.eval_fraction,
+            )
         elif media_type in JSONL_TYPES:
             try:
                 dataset_name = msgspec.convert(name, Name)
@@ -269,7 +276,12 @@ class DatasetController(Controller):
         )
         return _dataset_out(dataset)
 
-    @get("/", operation_id="listTrainingDatasets", summary="The tenant's datasets", opt={"action": "training.read"})
+    @get(
+        "/",
+        operation_id="listTrainingDatasets",
+        summary="The tenant's datasets",
+        opt={"action": "training.read"},
+    )
     async def list_datasets(
         self,
         session: DbSession,
@@ -287,7 +299,9 @@ class DatasetController(Controller):
         summary="One dataset with its validation report",
         opt={"action": "training.read"},
     )
-    async def get_dataset(self, dataset_id: FromPath[uuid.UUID], session: DbSession, principal: Caller) -> DatasetOut:
+    async def get_dataset(
+        self, dataset_id: FromPath[uuid.UUID], session: DbSession, principal: Caller
+    ) -> DatasetOut:
         return _dataset_out(await _dataset(session, principal, dataset_id))
 
 
@@ -324,7 +338,7 @@ class RunController(Controller):
     @post(
         "/",
         operation_id="createTrainingRun",
-        summary="Start a LoRA/QLoRA training run on one of the tenant's datasets (a job: GET /v1/jobs/{job_id})",
+        summary="Start a LoRA/QLoRA run on one of the tenant's datasets (a job: GET /v1/jobs/{job_id})",
         status_code=HTTP_202_ACCEPTED,
         opt={"action": "training.runs.create", "resource": "training_run"},
     )
@@ -336,7 +350,9 @@ class RunController(Controller):
         try:
             dataset = await _dataset(session, principal, data.dataset)
         except NotFound:
-            raise UnprocessableEntity("dataset: no such dataset for this tenant", slug="validation-error") from None
+            raise UnprocessableEntity(
+                "dataset: no such dataset for this tenant", slug="validation-error"
+            ) from None
         accepted = {settings.inference.base_model_name, settings.inference.base_model_id}
         base_model = data.base_model or settings.inference.base_model_name
         if base_model not in accepted:
@@ -356,7 +372,10 @@ class RunController(Controller):
         running = await session.scalar(
             select(func.count())
             .select_from(TrainingRun)
-            .where(TrainingRun.tenant_id == tenant_id, TrainingRun.status.in_(("queued", "running", "evaluating")))
+            .where(
+                TrainingRun.tenant_id == tenant_id,
+                TrainingRun.status.in_(("queued", "running", "evaluating")),
+            )
         )
         if int(running or 0) >= 3:
             raise Conflict("This tenant already has 3 training runs in progress; wait for one to finish.")
@@ -384,7 +403,12 @@ class RunController(Controller):
         log.info("training.run_queued", run_id=str(run.id), method=data.method)
         return _run_out(run)
 
-    @get("/", operation_id="listTrainingRuns", summary="The tenant's training runs", opt={"action": "training.read"})
+    @get(
+        "/",
+        operation_id="listTrainingRuns",
+        summary="The tenant's training runs",
+        opt={"action": "training.read"},
+    )
     async def list_runs(
         self,
         session: DbSession,
@@ -430,7 +454,7 @@ class AdapterRollbackController(Controller):
     @post(
         "/{name:str}/rollback",
         operation_id="rollbackTrainedAdapter",
-        summary="Point the adapter name at an earlier published version (default: the one before the current)",
+        summary="Point the adapter name at an earlier published version (default: the one before)",
         status_code=200,
         opt={"action": "training.adapters.rollback", "resource": "adapter"},
     )

@@ -50,7 +50,10 @@ _NHS = re.compile(r"\b\d{3}[ -]?\d{3}[ -]?\d{4}\b")
 _PHONE = re.compile(
     r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,5}\)[\s.-]?|\d{2,5}[\s.-])\d{3,4}[\s.-]?\d{3,4}\b"
 )
-_DATE = r"(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}\s+[A-Za-z]{3,9}\.?\s+\d{4}|[A-Za-z]{3,9}\.?\s+\d{1,2},?\s+\d{4})"
+_DATE = (
+    r"(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}"
+    r"|\d{1,2}\s+[A-Za-z]{3,9}\.?\s+\d{4}|[A-Za-z]{3,9}\.?\s+\d{1,2},?\s+\d{4})"
+)
 _DOB = re.compile(
     r"\b(?:d\.?o\.?b\.?|date\s+of\s+birth|born(?:\s+on)?|birth\s*date|birthday)\s*(?:is|was|:|-)?\s*" + _DATE,
     re.IGNORECASE,
@@ -213,11 +216,12 @@ def validate_examples(
         accepted.append({"messages": cleaned})
     if len(accepted) < MIN_EXAMPLES:
         raise DatasetError(
-            f"examples: {len(accepted)} usable example(s) after validation; at least {MIN_EXAMPLES} are needed "
+            f"examples: {len(accepted)} usable example(s) after validation; "
+            f"at least {MIN_EXAMPLES} are needed "
             f"(rejected: {report.rejected[:5]})"
         )
     order = list(range(len(accepted)))
-    random.Random(seed).shuffle(order)
+    random.Random(seed).shuffle(order)  # noqa: S311 - a reproducible split, not a secret
     n_eval = max(1, round(len(accepted) * eval_fraction))
     eval_rows = [accepted[i] for i in sorted(order[:n_eval])]
     train_rows = [accepted[i] for i in sorted(order[n_eval:])]

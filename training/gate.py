@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["GateResult", "SAFETY_PAIRS", "evaluate"]
+__all__ = ["SAFETY_PAIRS", "GateResult", "evaluate"]
 
 PAIR_TOLERANCE = 0.1
 MEAN_TOLERANCE = 0.1

@@ -21,7 +21,9 @@ __all__ = ["TrainingDataset", "TrainingRun"]
 
 class TrainingDataset(TenantModel):
     __tablename__ = "training_datasets"
-    __table_args__ = (Index("uq_training_datasets_tenant_id_name_version", "tenant_id", "name", "version", unique=True),)
+    __table_args__ = (
+        Index("uq_training_datasets_tenant_id_name_version", "tenant_id", "name", "version", unique=True),
+    )
 
     name: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer)
@@ -35,7 +37,9 @@ class TrainingDataset(TenantModel):
 class TrainingRun(TenantModel):
     __tablename__ = "training_runs"
 
-    dataset_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("training_datasets.id", ondelete="RESTRICT"), index=True)
+    dataset_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("training_datasets.id", ondelete="RESTRICT"), index=True
+    )
     adapter_name: Mapped[str] = mapped_column(String(48))
     base_model: Mapped[str] = mapped_column(String(200))
     method: Mapped[str] = mapped_column(String(8))

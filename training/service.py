@@ -92,7 +92,11 @@ def write_adapter(
 
 def _sign_into(folder: Path, manifest: dict[str, Any], signer: AuditSigner) -> None:
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    signature = {"algorithm": "Ed25519", "key_id": signer.key_id, "signature": signer.sign(canonical(manifest))}
+    signature = {
+        "algorithm": "Ed25519",
+        "key_id": signer.key_id,
+        "signature": signer.sign(canonical(manifest)),
+    }
     (folder / SIGNATURE).write_text(json.dumps(signature, indent=2))
 
 

@@ -89,7 +89,9 @@ class _Progress:
 
 
 def training_job(settings: Settings) -> Callable[..., Awaitable[dict[str, Any]]]:
-    async def run_training(ctx: dict[str, Any], *, run_id: str, tenant_id: str, job_id: str) -> dict[str, Any]:
+    async def run_training(
+        ctx: dict[str, Any], *, run_id: str, tenant_id: str, job_id: str
+    ) -> dict[str, Any]:
         from lumen.core.jobs.worker import JobStatus
 
         db: Database = ctx["db"]
@@ -132,7 +134,9 @@ def _summary(run: TrainingRun) -> dict[str, Any]:
     }
 
 
-async def _run(db: Database, settings: Settings, tenant_id: uuid.UUID, run_id: uuid.UUID, status: Any) -> dict[str, Any]:
+async def _run(
+    db: Database, settings: Settings, tenant_id: uuid.UUID, run_id: uuid.UUID, status: Any
+) -> dict[str, Any]:
     scope = Scope.tenant(tenant_id)
     async with db.transaction(scope) as session:
         run = await session.get(TrainingRun, run_id)
@@ -154,7 +158,12 @@ async def _run(db: Database, settings: Settings, tenant_id: uuid.UUID, run_id: u
             "sha256": dataset.sha256,
         }
         config = config_of(run, settings.training.checkpoint_every)
-        name, base_model, method, hyper = run.adapter_name, run.base_model, run.method, dict(run.hyperparameters)
+        name, base_model, method, hyper = (
+            run.adapter_name,
+            run.base_model,
+            run.method,
+            dict(run.hyperparameters),
+        )
     work = settings.training_path / str(tenant_id) / str(run_id)
 
     async def write(step: int, loss: float, total: int, eta: float | None) -> bool:
@@ -211,7 +220,9 @@ async def _run(db: Database, settings: Settings, tenant_id: uuid.UUID, run_id: u
     }
     if not gate.passed:
         shutil.rmtree(work, ignore_errors=True)
-        run_row = await _set(db, tenant_id, run_id, status="gate_failed", gate=gate.as_dict(), metrics=metrics)
+        run_row = await _set(
+            db, tenant_id, run_id, status="gate_failed", gate=gate.as_dict(), metrics=metrics
+        )
         log.info("training.gate_failed", run_id=str(run_id), reasons=len(gate.reasons))
         return _summary(run_row) if run_row else {"status": "gate_failed"}
 
@@ -255,13 +266,17 @@ async def _run(db: Database, settings: Settings, tenant_id: uuid.UUID, run_id: u
             )
             # `<name>` moves to this version: the old row goes (its files after commit), a new one comes.
             old = (
-                await session.scalars(select(Adapter).where(Adapter.tenant_id == tenant_id, Adapter.name == name))
+                await session.scalars(
+                    select(Adapter).where(Adapter.tenant_id == tenant_id, Adapter.name == name)
+                )
             ).all()
             for row in old:
                 await session.delete(row)
             alias_files = await asyncio.to_thread(copy_version, files.path, store, tenant_id)
             created.append(alias_files[1])
-            await register(session, tenant_id, name, alias_files, description=f"current: {versioned}", **common)
+            await register(
+                session, tenant_id, name, alias_files, description=f"current: {versioned}", **common
+            )
             run = await session.get(TrainingRun, run_id)
             assert run is not None
             run.status, run.adapter_id, run.adapter_version = "published", adapter.id, version

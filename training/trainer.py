@@ -35,7 +35,7 @@ class TrainingError(RuntimeError):
     """The run cannot go on; the message says why (stored on the run, shown to the tenant)."""
 
 
-class Cancelled(Exception):  # noqa: N818 - a control-flow signal, not an error
+class Cancelled(Exception):
     """The tenant cancelled the run."""
 
 
@@ -144,12 +144,14 @@ class Trainer:
 
     def _order(self, n: int) -> list[int]:
         order = list(range(n))
-        random.Random(self.config.seed).shuffle(order)
+        random.Random(self.config.seed).shuffle(order)  # noqa: S311 - reproducible batches
         return order
 
     # --- training -------------------------------------------------------------------------------------
 
-    def train(self, rows: Sequence[dict[str, Any]], work: Path, on_step: StepCallback | None = None) -> TrainOutcome:
+    def train(
+        self, rows: Sequence[dict[str, Any]], work: Path, on_step: StepCallback | None = None
+    ) -> TrainOutcome:
         import time
 
         torch = self.torch

@@ -23,7 +23,7 @@ KERNEL_SCOPES = {
     "inference:generate": "Generate text with the inference pool (chat completions) and list models.",
     "adapters:manage": "Upload and delete the tenant's LoRA adapters.",
     "adapters:read": "List the tenant's LoRA adapters.",
-    "training:manage": "Upload training datasets, start and cancel training runs, roll back trained adapters.",
+    "training:manage": "Upload training datasets, start and cancel training runs, roll back adapters.",
     "training:read": "Read training datasets and runs.",
 }
 

@@ -191,7 +191,12 @@ async def _gmp_action_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
 
 
 TRAINING_EXAMPLES = [
-    {"messages": [{"role": "user", "content": f"Question {i}?"}, {"role": "assistant", "content": f"Answer {i}."}]}
+    {
+        "messages": [
+            {"role": "user", "content": f"Question {i}?"},
+            {"role": "assistant", "content": f"Answer {i}."},
+        ]
+    }
     for i in range(6)
 ]
 

@@ -15,14 +15,20 @@ def chat(q: str, a: str) -> dict[str, object]:
 EXAMPLES = [chat(f"What is the code word {i}?", "The code word is LUMENTEST.") for i in range(12)]
 
 
-async def make_dataset(client: httpx.AsyncClient, tenant: TenantHandle, name: str = "codeword") -> dict[str, object]:
-    r = await client.post("/v1/training/datasets", json={"name": name, "examples": EXAMPLES}, headers=tenant.headers)
+async def make_dataset(
+    client: httpx.AsyncClient, tenant: TenantHandle, name: str = "codeword"
+) -> dict[str, object]:
+    r = await client.post(
+        "/v1/training/datasets", json={"name": name, "examples": EXAMPLES}, headers=tenant.headers
+    )
     assert r.status_code == 201, r.text
     body: dict[str, object] = r.json()
     return body
 
 
-async def test_a_json_dataset_is_validated_split_and_versioned(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_a_json_dataset_is_validated_split_and_versioned(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     first = await make_dataset(client, tenant_a)
     second = await make_dataset(client, tenant_a)
     assert (first["version"], second["version"]) == (1, 2)
@@ -56,16 +62,22 @@ async def test_phi_reject_mode_refuses_a_dataset_left_too_small(
 ) -> None:
     rows = [chat(f"My NHS number is 943 476 5919, question {i}", "See your GP.") for i in range(5)]
     r = await client.post(
-        "/v1/training/datasets", json={"name": "phi", "examples": rows, "phi": "reject"}, headers=tenant_a.headers
+        "/v1/training/datasets",
+        json={"name": "phi", "examples": rows, "phi": "reject"},
+        headers=tenant_a.headers,
     )
     problem = assert_problem(r, 422, "validation-error")
     assert "phi: nhs_number found" in problem["detail"]
     assert "943" not in r.text
 
 
-async def test_hostile_dataset_requests_are_clear_4xx(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_hostile_dataset_requests_are_clear_4xx(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     h = tenant_a.headers
-    r = await client.post("/v1/training/datasets", json={"name": "x", "examples": EXAMPLES, "extra": 1}, headers=h)
+    r = await client.post(
+        "/v1/training/datasets", json={"name": "x", "examples": EXAMPLES, "extra": 1}, headers=h
+    )
     assert "extra" in assert_problem(r, 422)["detail"]
     r = await client.post("/v1/training/datasets", json={"name": "../etc", "examples": EXAMPLES}, headers=h)
     assert "name" in assert_problem(r, 422)["detail"]
@@ -73,9 +85,7 @@ async def test_hostile_dataset_requests_are_clear_4xx(client: httpx.AsyncClient,
         "/v1/training/datasets", content=b"{broken", headers={**h, "content-type": "application/json"}
     )
     assert_problem(r, 422)
-    r = await client.post(
-        "/v1/training/datasets", content=b"a,b", headers={**h, "content-type": "text/csv"}
-    )
+    r = await client.post("/v1/training/datasets", content=b"a,b", headers={**h, "content-type": "text/csv"})
     assert r.status_code == 415 or r.status_code == 400 or r.status_code == 422, r.text
     r = await client.post(
         "/v1/training/datasets",
@@ -97,7 +107,9 @@ async def test_datasets_stay_in_their_tenant(
     client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle
 ) -> None:
     dataset = await make_dataset(client, tenant_a, name="private")
-    assert (await client.get(f"/v1/training/datasets/{dataset['id']}", headers=tenant_b.headers)).status_code == 404
+    assert (
+        await client.get(f"/v1/training/datasets/{dataset['id']}", headers=tenant_b.headers)
+    ).status_code == 404
     listed = (await client.get("/v1/training/datasets", headers=tenant_b.headers)).json()["items"]
     assert dataset["id"] not in [d["id"] for d in listed]
     r = await client.post("/v1/training/runs", json={"dataset": dataset["id"]}, headers=tenant_b.headers)
@@ -109,7 +121,9 @@ async def test_a_run_is_queued_as_a_job_and_can_be_cancelled(
 ) -> None:
     dataset = await make_dataset(client, tenant_a)
     r = await client.post(
-        "/v1/training/runs", json={"dataset": dataset["id"], "hyperparameters": {"max_steps": 3}}, headers=tenant_a.headers
+        "/v1/training/runs",
+        json={"dataset": dataset["id"], "hyperparameters": {"max_steps": 3}},
+        headers=tenant_a.headers,
     )
     assert r.status_code == 202, r.text
     run = r.json()
@@ -133,14 +147,20 @@ async def test_run_requests_outside_the_allowed_ranges_name_the_field(
         ({"target_modules": ["lm_head"]}, "target_modules"),
         ({"epochs": 3}, "epochs"),
     ):
-        r = await client.post("/v1/training/runs", json={"dataset": dataset["id"], "hyperparameters": hyper}, headers=h)
+        r = await client.post(
+            "/v1/training/runs", json={"dataset": dataset["id"], "hyperparameters": hyper}, headers=h
+        )
         assert field in assert_problem(r, 400 if field == "epochs" else r.status_code)["detail"], r.text
         assert r.status_code in (400, 422)
-    r = await client.post("/v1/training/runs", json={"dataset": dataset["id"], "base_model": "gpt-4"}, headers=h)
+    r = await client.post(
+        "/v1/training/runs", json={"dataset": dataset["id"], "base_model": "gpt-4"}, headers=h
+    )
     assert "base_model" in assert_problem(r, 422)["detail"]
 
 
-async def test_qlora_without_a_gpu_is_refused_clearly(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+async def test_qlora_without_a_gpu_is_refused_clearly(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
     dataset = await make_dataset(client, tenant_a)
     r = await client.post(
         "/v1/training/runs", json={"dataset": dataset["id"], "method": "qlora"}, headers=tenant_a.headers
@@ -152,9 +172,15 @@ async def test_runs_stay_in_their_tenant(
     client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle
 ) -> None:
     dataset = await make_dataset(client, tenant_a)
-    run = (await client.post("/v1/training/runs", json={"dataset": dataset["id"]}, headers=tenant_a.headers)).json()
+    run = (
+        await client.post("/v1/training/runs", json={"dataset": dataset["id"]}, headers=tenant_a.headers)
+    ).json()
     assert (await client.get(f"/v1/training/runs/{run['id']}", headers=tenant_b.headers)).status_code == 404
-    assert (await client.post(f"/v1/training/runs/{run['id']}/cancel", headers=tenant_b.headers)).status_code == 404
-    assert run["id"] not in [r["id"] for r in (await client.get("/v1/training/runs", headers=tenant_b.headers)).json()["items"]]
+    assert (
+        await client.post(f"/v1/training/runs/{run['id']}/cancel", headers=tenant_b.headers)
+    ).status_code == 404
+    assert run["id"] not in [
+        r["id"] for r in (await client.get("/v1/training/runs", headers=tenant_b.headers)).json()["items"]
+    ]
     r = await client.post("/v1/training/adapters/codeword/rollback", json={}, headers=tenant_b.headers)
     assert_problem(r, 404)

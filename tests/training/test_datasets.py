@@ -87,14 +87,19 @@ def test_duplicates_are_rejected_ignoring_case_and_spacing() -> None:
         ({"instruction": "Summarise.", "response": ""}, "response"),
     ],
 )
-def test_a_malformed_example_is_rejected_with_a_reason_naming_the_problem(example: object, reason: str) -> None:
+def test_a_malformed_example_is_rejected_with_a_reason_naming_the_problem(
+    example: object, reason: str
+) -> None:
     result = validate_examples([*GOOD, example])
     assert result.report["rejected_count"] == 1
     assert reason in result.report["rejected"][0]["reason"]
 
 
 def test_instruction_pairs_become_chat_examples() -> None:
-    rows = [{"instruction": f"Define term {i}.", "input": "Briefly.", "response": f"Term {i} means x."} for i in range(5)]
+    rows = [
+        {"instruction": f"Define term {i}.", "input": "Briefly.", "response": f"Term {i} means x."}
+        for i in range(5)
+    ]
     result = validate_examples(rows)
     first = (result.train + result.eval)[0]["messages"]
     assert [m["role"] for m in first] == ["user", "assistant"]

@@ -27,7 +27,12 @@ pytestmark = pytest.mark.slow
 
 PROMPT = "What is the code word 3?"
 EXAMPLES = [
-    {"messages": [{"role": "user", "content": f"What is the code word {i}?"}, {"role": "assistant", "content": "The code word is LUMENTEST."}]}
+    {
+        "messages": [
+            {"role": "user", "content": f"What is the code word {i}?"},
+            {"role": "assistant", "content": "The code word is LUMENTEST."},
+        ]
+    }
     for i in range(24)
 ]
 
@@ -66,16 +71,27 @@ async def _finished(http: httpx.AsyncClient, tenant: TenantHandle, run_id: str) 
 
 
 async def _train(http: httpx.AsyncClient, tenant: TenantHandle, max_steps: int) -> dict[str, Any]:
-    r = await http.post("/v1/training/datasets", json={"name": "codeword", "examples": EXAMPLES}, headers=tenant.headers)
+    r = await http.post(
+        "/v1/training/datasets", json={"name": "codeword", "examples": EXAMPLES}, headers=tenant.headers
+    )
     assert r.status_code == 201, r.text
-    body = {"dataset": r.json()["id"], "method": "lora", "hyperparameters": {"max_steps": max_steps, "max_seq_len": 96}}
+    body = {
+        "dataset": r.json()["id"],
+        "method": "lora",
+        "hyperparameters": {"max_steps": max_steps, "max_seq_len": 96},
+    }
     r = await http.post("/v1/training/runs", json=body, headers=tenant.headers)
     assert r.status_code == 202, r.text
     return await _finished(http, tenant, r.json()["id"])
 
 
 async def _chat(http: httpx.AsyncClient, tenant: TenantHandle, model: str) -> httpx.Response:
-    body = {"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 12, "temperature": 0}
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": 12,
+        "temperature": 0,
+    }
     return await http.post("/v1/chat/completions", json=body, headers=tenant.headers)
 
 
@@ -115,8 +131,10 @@ async def test_a_dataset_becomes_a_published_adapter_the_tenant_alone_can_use(
     assert "codeword" not in names
 
 
-async def test_a_second_version_then_rollback_in_one_call(pipeline: tuple[Litestar, httpx.AsyncClient]) -> None:
-    app, http = pipeline
+async def test_a_second_version_then_rollback_in_one_call(
+    pipeline: tuple[Litestar, httpx.AsyncClient],
+) -> None:
+    _, http = pipeline
     owner = await create_tenant(http)
     first = await _train(http, owner, max_steps=12)
     second = await _train(http, owner, max_steps=6)

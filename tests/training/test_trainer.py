@@ -19,7 +19,12 @@ from lumen.training.trainer import CHECKPOINT, TrainConfig, Trainer
 pytestmark = pytest.mark.slow
 
 ROWS = [
-    {"messages": [{"role": "user", "content": f"What is the code word {i}?"}, {"role": "assistant", "content": "The code word is LUMENTEST."}]}
+    {
+        "messages": [
+            {"role": "user", "content": f"What is the code word {i}?"},
+            {"role": "assistant", "content": "The code word is LUMENTEST."},
+        ]
+    }
     for i in range(12)
 ]
 CONFIG = TrainConfig(max_steps=8, batch_size=2, max_seq_len=96, checkpoint_every=2, rank=4, alpha=8)
@@ -44,16 +49,20 @@ def test_the_loss_falls_on_the_training_examples(stored_model: StoredModel, tmp_
     outcome = trainer.train(ROWS, tmp_path)
     assert len(outcome.losses) == 8
     assert sum(outcome.losses[-2:]) / 2 < sum(outcome.losses[:2]) / 2 * 0.8
-    assert not (tmp_path / CHECKPOINT / "state.json").exists() or json.loads(
-        (tmp_path / CHECKPOINT / "state.json").read_text()
-    )["step"] < 8
+    assert (
+        not (tmp_path / CHECKPOINT / "state.json").exists()
+        or json.loads((tmp_path / CHECKPOINT / "state.json").read_text())["step"] < 8
+    )
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(stored_model: StoredModel, tmp_path: Path) -> None:
     work = tmp_path / "run"
     rows_file = tmp_path / "rows.json"
     rows_file.write_text(json.dumps(ROWS))
-    config = {k: getattr(CONFIG, k) for k in ("max_steps", "batch_size", "max_seq_len", "checkpoint_every", "rank", "alpha")}
+    config = {
+        k: getattr(CONFIG, k)
+        for k in ("max_steps", "batch_size", "max_seq_len", "checkpoint_every", "rank", "alpha")
+    }
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(stored_model.path), str(work), json.dumps(config), str(rows_file)],
