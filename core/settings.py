@@ -169,8 +169,9 @@ class TrainingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     # A checkpoint (adapter weights, optimiser state, step) is written every this many steps; a run whose
     # worker died resumes from the last one.
     checkpoint_every: Annotated[int, msgspec.Meta(ge=1)] = 5
-    # The longest one training run may take in the worker before arq cancels it (and retries it).
-    job_timeout_seconds: Annotated[int, msgspec.Meta(ge=60)] = 6 * 3600
+    # The longest one training run may take in the worker before arq cancels it (and retries it); also how
+    # long a run whose worker died waits before arq hands it to another worker (which resumes it).
+    job_timeout_seconds: Annotated[int, msgspec.Meta(ge=60)] = 3600
     # Whether the workers have a CUDA GPU: QLoRA (bitsandbytes 4-bit) needs one; without it a qlora run is
     # refused with a 422 rather than silently trained as something else.
     gpu: bool = False

@@ -503,6 +503,7 @@ class AdapterRollbackController(Controller):
         store = settings.adapter_path
         files = copy_version(Path(row.path), store, tenant_id)
         await session.delete(alias)
+        await session.flush()
         new = await register(
             session,
             tenant_id,

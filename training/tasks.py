@@ -272,6 +272,7 @@ async def _run(
             ).all()
             for row in old:
                 await session.delete(row)
+            await session.flush()  # the old row goes before the new one of the same name comes
             alias_files = await asyncio.to_thread(copy_version, files.path, store, tenant_id)
             created.append(alias_files[1])
             await register(
