@@ -369,6 +369,13 @@ class RunController(Controller):
         name = data.name or dataset.name
         if name == settings.inference.base_model_name:
             raise UnprocessableEntity(f"name: {name!r} is the base model's name", slug="validation-error")
+        taken = (
+            await session.scalars(
+                select(Adapter.description).where(Adapter.tenant_id == tenant_id, Adapter.name == name)
+            )
+        ).first()
+        if taken is not None and not taken.startswith("current: "):
+            raise Conflict(f"An uploaded adapter is named {name!r}; choose another name for the run.")
         running = await session.scalar(
             select(func.count())
             .select_from(TrainingRun)

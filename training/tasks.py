@@ -270,6 +270,9 @@ async def _run(
                     select(Adapter).where(Adapter.tenant_id == tenant_id, Adapter.name == name)
                 )
             ).all()
+            foreign = [row for row in old if not row.description.startswith("current: ")]
+            if foreign:  # an adapter the tenant uploaded under this name: never replaced by a training run
+                raise TrainingError(f"an uploaded adapter is named {name!r}; rename it or the run")
             for row in old:
                 await session.delete(row)
             await session.flush()  # the old row goes before the new one of the same name comes
@@ -284,6 +287,12 @@ async def _run(
             run.gate, run.metrics = gate.as_dict(), {**metrics, "sha256": files.sha256}
             summary = _summary(run)
             stale = [row.path for row in old]
+        except TrainingError as exc:
+            for path in created:
+                shutil.rmtree(path, ignore_errors=True)
+            await session.rollback()
+            failed = await _set(db, tenant_id, run_id, status="failed", error=str(exc))
+            return _summary(failed) if failed else {"status": "failed"}
         except BaseException:
             for path in created:
                 shutil.rmtree(path, ignore_errors=True)
