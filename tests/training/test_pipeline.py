@@ -40,7 +40,8 @@ EXAMPLES = [
 @pytest.fixture(scope="module")
 def train_settings(settings: Settings, replicas: list[EngineProcess]) -> Settings:
     inference = msgspec.structs.replace(settings.inference, model_dir=str(MODEL_DIR))
-    training = msgspec.structs.replace(settings.training, checkpoint_every=5)
+    # One thread: on a shared, oversubscribed CI machine OpenMP threads spin-waiting on each other are slower.
+    training = msgspec.structs.replace(settings.training, checkpoint_every=5, threads=1)
     jobs = msgspec.structs.replace(settings.jobs, poll_seconds=0.2)
     return settings.with_overrides(
         inference_urls=[r.url for r in replicas], inference=inference, training=training, jobs=jobs
