@@ -25,8 +25,8 @@ from typing import Any, Protocol
 
 __all__ = ["SAFETY_PAIRS", "GateResult", "evaluate"]
 
-PAIR_TOLERANCE = 0.1
-MEAN_TOLERANCE = 0.1
+PAIR_TOLERANCE = 0.5  # not yet calibrated on real runs (see the issue note)
+MEAN_TOLERANCE = 0.3  # not yet calibrated on real runs
 SAFETY_PAIRS = Path(__file__).parent / "knowledge" / "safety_pairs.json"
 
 

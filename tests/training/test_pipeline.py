@@ -103,7 +103,7 @@ async def test_a_dataset_becomes_a_published_adapter_the_tenant_alone_can_use(
     app, http = pipeline
     owner, other = await create_tenant(http), await create_tenant(http)
     run = await _train(http, owner, max_steps=8)
-    assert run["status"] == "published", run
+    assert run["status"] == "published", (run["gate"], run["error"])
     losses = run["losses"]
     assert len(losses) == 8 and sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 * 0.5
     assert run["gate"]["passed"] and run["gate"]["eval_loss_adapter"] < run["gate"]["eval_loss_base"]
