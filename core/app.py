@@ -12,12 +12,12 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from lumen.core.audit.controllers import AuditController, audit_public_key
 from lumen.core.audit.recorder import AuditMiddleware
 from lumen.core.audit.signing import load_or_create_signer
+from lumen.core.auth.app_tokens import AppTokenSigner
 from lumen.core.auth.middleware import PUBLIC_PATHS, ApiKeyAuthenticationMiddleware
 from lumen.core.auth.platform import PLATFORM_KEY_FILE
 from lumen.core.auth.service import KeyAuthenticator
@@ -30,6 +30,7 @@ from lumen.core.http.dependencies import DEPENDENCIES
 from lumen.core.http.errors import EXCEPTION_HANDLERS, problem_details_plugin
 from lumen.core.http.health import healthz, problem_type, readyz
 from lumen.core.http.idempotency import IdempotencyMiddleware
+from lumen.core.http.openapi import LumenJsonRender, LumenScalarRender, LumenSwaggerRender
 from lumen.core.jobs.controllers import JobController
 from lumen.core.jobs.worker import instance_secret
 from lumen.core.limits.controllers import TenantLimitsController, UsageController
@@ -51,7 +52,13 @@ from lumen.core.webhooks.service import KERNEL_EVENT_TYPES, threshold_listener
 from lumen.inference.pool.controllers import AdapterController, ChatController
 from lumen.inference.pool.router import InferencePool
 from lumen.inference.pool.service import InferenceGateway
-from lumen.tenants.controllers import KeyController, TenantController
+from lumen.inference.retrieval.controllers import DocumentController, SearchController
+from lumen.inference.retrieval.runtime import Retrieval
+from lumen.inference.services import ModelServicesImpl
+from lumen.tenants.app.controllers import SESSION_SECONDS, PatientAppController, patient_app_asset
+from lumen.tenants.controllers import BrandingController, KeyController, TenantController
+from lumen.tenants.patients.controllers import PatientController
+from lumen.tenants.patients.keyring import MasterKeyring
 from lumen.training.controllers import AdapterRollbackController, DatasetController, RunController
 
 __all__ = ["app_from_env", "create_app"]
@@ -91,11 +98,12 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
     # The inference pool: the configured replicas (vLLM), or the local engine `lumen serve` started.
     pool = InferencePool(settings.inference_urls, settings.inference) if settings.inference_urls else None
     gateway = InferenceGateway(pool, db, settings.inference, settings.adapter_path, rate_limiter=rate_limiter)
+    retrieval = Retrieval.for_host(settings, db, host)
+    host.tenant_deleted_listeners.append(retrieval.backend.tenant_deleted)
     state = State(
         {
             "inference": gateway,
             # What PluginContext.generate/embed/retrieve call (lumen.plugins.sdk.inference.ModelServices).
-            "models": gateway,
             "settings": settings,
             "db": db,
             "redis": redis_client,
@@ -107,6 +115,8 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             "policy_engine": policy_engine,
             "tenant_config": tenant_config,
             "authenticator": authenticator,
+            # Patient-app sessions (POST /t/{slug}/session): HMAC, key derived from the instance secret.
+            "app_tokens": AppTokenSigner(instance_secret(settings), ttl_seconds=SESSION_SECONDS),
             "tenant_limits": tenant_limits,
             "rate_limiter": rate_limiter,
             "usage_meter": rate_limiter.meter,
@@ -114,6 +124,11 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             "usage_threshold_listeners": rate_limiter.meter.listeners,
             "audit_signer": load_or_create_signer(settings.audit_signing_key, settings.data_path),
             "sealer": Sealer(instance_secret(settings)),
+            "retrieval": retrieval,
+            # What ctx.generate() / ctx.embed() / ctx.retrieve() reach (lumen.plugins.sdk.inference).
+            "models": ModelServicesImpl(retrieval, tenant_config, generator=gateway),
+            # Wraps each tenant's patient data key (PHI at rest); LUMEN_PATIENTS__MASTER_KEY in production.
+            "patient_keyring": MasterKeyring.from_settings(settings),
             "webhook_event_types": {
                 **KERNEL_EVENT_TYPES,
                 **{name: e.description for p in host.plugins.values() for name, e in p.events.items()},
@@ -125,6 +140,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
         await bus.start()
         if pool is not None:
             await pool.start()
+        retrieval.warm_in_background()
         await host.startup(settings)
 
     async def close() -> None:
@@ -134,6 +150,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
         await policy_engine.aclose()
         await redis_client.aclose()
         await rate_limiter.aclose()
+        await retrieval.aclose()
         await db.dispose()
 
     openapi = OpenAPIConfig(
@@ -141,7 +158,8 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
         version=VERSION,
         description="Medical-intelligence API for pharma and patient apps. Errors are RFC 9457 problem+json.",
         path="/schema",
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+        # Each renders the finished document (core/http/openapi.py: problem responses, webhooks).
+        render_plugins=[LumenScalarRender(), LumenSwaggerRender(), LumenJsonRender()],
         components=Components(
             security_schemes={
                 "apiKey": SecurityScheme(
@@ -156,7 +174,10 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
         tags=[
             Tag(name="tenants", description="Platform operator: tenants and their first keys."),
             Tag(name="keys", description="A tenant's API keys."),
+            Tag(name="patients", description="Patient profiles: PHI encrypted at rest, FHIR R4, erasure."),
             Tag(name="health", description="Probes and problem types; no key needed."),
+            Tag(name="branding", description="The branding of the tenant's patient app."),
+            Tag(name="patient app", description="The tenant's white-labelled patient app; no key needed."),
             Tag(name="audit", description="The tamper-evident audit trail."),
             Tag(name="plugins", description="Per-tenant plugin enablement and settings."),
             Tag(name="policy", description="The tenant's own policy data."),
@@ -165,6 +186,11 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
                 name="inference",
                 description="OpenAI-compatible generation (shared pool) and the tenant's LoRA adapters.",
             ),
+            Tag(
+                name="documents",
+                description="The tenant's documents for retrieval: upload, versions, delete.",
+            ),
+            Tag(name="search", description="Hybrid search with exact citations over documents and corpora."),
         ],
     )
 
@@ -176,6 +202,10 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             audit_public_key,
             TenantController,
             KeyController,
+            BrandingController,
+            PatientAppController,
+            patient_app_asset,
+            PatientController,
             AuditController,
             PluginController,
             TenantPolicyController,
@@ -187,6 +217,8 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             JobController,
             ChatController,
             AdapterController,
+            DocumentController,
+            SearchController,
             DatasetController,
             RunController,
             AdapterRollbackController,

@@ -36,7 +36,8 @@ def _settings(data_dir: str | None, **server: Any) -> Settings:
         settings = settings.with_overrides(server=msgspec.structs.replace(settings.server, **overrides))
     from lumen.core.logging import configure_logging
 
-    configure_logging(settings.log)
+    # Not cached: a CLI command may run inside a test process that configures logging again after it.
+    configure_logging(settings.log, cache_loggers=False)
     for name in unknown_variables():
         if name != "LUMEN_BIN":
             log.warning("settings.unknown_variable", variable=name)
@@ -151,9 +152,10 @@ def serve(host: str | None, port: int | None, workers: int | None, data_dir: str
 
 
 def _start_local_engine(settings: Settings) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `lumen inference serve` on a free loopback port and wait until it answers /health (the first
-    start converts the model once, which takes longer). If it cannot start, the API still serves everything
-    else and answers 503 for inference, and the reason is in the log."""
+    """Start `lumen inference serve` on a free loopback port. The API starts beside it without waiting: the
+    pool holds inference requests until the engine answers /health (inference.startup_wait_seconds; a
+    machine's first start converts the model once), and if the engine cannot start the API still serves
+    everything else, inference answers 503, and the reason is in the log."""
     import socket
     import time
 
@@ -166,11 +168,9 @@ def _start_local_engine(settings: Settings) -> tuple[subprocess.Popen[bytes], st
     command = [sys.executable, "-m", "lumen.core.cli", "inference", "serve", "--port", str(port)]
     engine = subprocess.Popen(command, env={**os.environ, "LUMEN_DATA_DIR": str(settings.data_path)})
     log.info("inference.local_engine_starting", url=url)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if engine.poll() is not None:
-            log.error("inference.local_engine_failed", exit_code=engine.returncode)
-            break
+    # A few seconds for the common case (model already converted), so the first request rarely waits.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and engine.poll() is None:
         try:
             if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
                 log.info("inference.local_engine_ready", url=url)
@@ -178,6 +178,8 @@ def _start_local_engine(settings: Settings) -> tuple[subprocess.Popen[bytes], st
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
+    if engine.poll() is not None:
+        log.error("inference.local_engine_failed", exit_code=engine.returncode)
     return engine, url
 
 
@@ -285,6 +287,146 @@ def settings_docs(write: bool, check: bool) -> None:
     code = docs_main(["--write"] if write else ["--check"] if check else [])
     if code:
         sys.exit(code)
+
+
+@main.command("openapi")
+@click.option("--write", is_flag=True, help="Write docs/openapi.json (run from the repository root).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 1 if docs/openapi.json differs from the live document (and say whether the change breaks).",
+)
+def openapi_command(write: bool, check: bool) -> None:
+    """Print the OpenAPI document the app serves at /schema/openapi.json (generated from every route and
+    plugin installed). --write refuses a breaking change unless info.version was bumped."""
+    import json
+
+    from lumen.core.app import create_app
+    from lumen.core.http.openapi import DOC_PATH, dumps, openapi_document
+    from lumen.core.http.openapi import check as breaking
+
+    # Building the app opens nothing: placeholder URLs are never connected to.
+    settings = load_settings(
+        {
+            "LUMEN_DATABASE__URL": "postgresql://lumen@127.0.0.1:1/lumen",
+            "LUMEN_REDIS__URL": "redis://127.0.0.1:1/0",
+            "LUMEN_PLATFORM_KEY": "lm_platform_openapi",
+            "LUMEN_LOG_LEVEL": "error",
+        }
+    )
+    from lumen.core.logging import configure_logging
+
+    configure_logging(settings.log, cache_loggers=False)  # errors only: stdout carries the document
+    live = openapi_document(create_app(settings))
+    text = dumps(live)
+    if not (write or check):
+        click.echo(text, nl=False)
+        return
+    committed = json.loads(DOC_PATH.read_text()) if DOC_PATH.exists() else None
+    problems = breaking(committed, live) if committed else []
+    if check:
+        if committed is None or dumps(committed) != text:
+            click.echo(f"{DOC_PATH} is out of date; run `lumen openapi --write`", err=True)
+            for line in problems:
+                click.echo("  " + line, err=True)
+            sys.exit(1)
+        return
+    if problems:
+        for line in problems:
+            click.echo(line, err=True)
+        sys.exit(1)
+    DOC_PATH.write_text(text)
+    ops = sum(
+        1 for item in live["paths"].values() for m in item if m in ("get", "post", "put", "patch", "delete")
+    )
+    click.echo(
+        f"wrote {DOC_PATH} ({len(live['paths'])} paths, {ops} operations, {len(live['webhooks'])} webhooks)"
+    )
+
+
+@main.group()
+def jobs() -> None:
+    """Watch background jobs (ingestion, training, gap analysis...)."""
+
+
+@jobs.command("watch")
+@click.argument("job_id", type=click.UUID)
+@click.option("--tenant", "tenant_slug", required=True, help="The slug of the tenant that owns the job.")
+@click.option("--interval", type=click.FloatRange(0.1, 60), default=0.5, show_default=True)
+@data_dir_option
+def jobs_watch(job_id: Any, tenant_slug: str, interval: float, data_dir: str | None) -> None:
+    """Show a job's progress as a bar until it ends; exit 0 if it succeeded, 1 if it failed."""
+
+    async def work(resolved: Settings) -> str:
+        from sqlalchemy import select
+
+        from lumen.core.db.session import Database
+        from lumen.core.jobs.models import Job
+        from lumen.core.tenancy.context import PLATFORM, Scope
+        from lumen.tenants.models import Tenant
+
+        database = Database(resolved.database)
+        try:
+            async with database.transaction(PLATFORM) as session:
+                query = select(Tenant.id).where(Tenant.slug == tenant_slug)
+                tenant_id = (await session.scalars(query)).first()
+            if tenant_id is None:
+                raise click.ClickException(f"no tenant with the slug {tenant_slug!r}")
+            scope = Scope.tenant(tenant_id)
+            shown = 0
+            with click.progressbar(length=1000, label=f"job {job_id}", show_eta=True) as bar:
+                while True:
+                    async with database.transaction(scope) as session:
+                        job = await session.get(Job, job_id)
+                        if job is None:
+                            raise click.ClickException(f"tenant {tenant_slug!r} has no job {job_id}")
+                        state, progress, message, error = job.state, job.progress, job.message, job.error
+                    target = int(progress * 1000)
+                    if target > shown:
+                        bar.update(target - shown)
+                        shown = target
+                    if message:
+                        bar.label = f"job {job_id}: {message[:60]}"
+                    if state in ("succeeded", "failed"):
+                        if state == "succeeded" and shown < 1000:
+                            bar.update(1000 - shown)
+                        return state if error is None else f"{state}: {error}"
+                    await asyncio.sleep(interval)
+        finally:
+            await database.dispose()
+
+    outcome = _run_with_db(_settings(data_dir), work)
+    click.echo(outcome)
+    if not outcome.startswith("succeeded"):
+        sys.exit(1)
+
+
+@main.group()
+def corpora() -> None:
+    """The platform-shared retrieval corpora that plugins ship (register_corpora)."""
+
+
+@corpora.command("sync")
+@data_dir_option
+def corpora_sync(data_dir: str | None) -> None:
+    """Ingest every installed plugin's corpus documents now (idempotent: unchanged ones are skipped).
+    The worker also does this at start-up."""
+
+    async def work(resolved: Settings) -> dict[str, int]:
+        from lumen.core.db.session import Database
+        from lumen.core.plugins.host import PluginHost
+        from lumen.inference.retrieval.runtime import Retrieval
+
+        database = Database(resolved.database)
+        retrieval = Retrieval.for_host(resolved, database, PluginHost(allow=resolved.plugins))
+        try:
+            return await retrieval.sync_corpora()
+        finally:
+            await retrieval.aclose()
+            await database.dispose()
+
+    counts = _guarded(lambda: _run_with_db(_settings(data_dir), work))
+    click.echo("  ".join(f"{name}={value}" for name, value in counts.items()))
 
 
 @main.group()
@@ -573,6 +715,110 @@ def policy_test() -> None:
     click.echo(f"{len(results) - failed} passed, {failed} failed" if results else "no Rego tests found")
     if failed or not results:
         sys.exit(1)
+
+
+@main.group()
+def patients() -> None:
+    """Patient profiles: the master key that wraps each tenant's PHI data key."""
+
+
+@patients.command("rotate-master-key")
+@click.option(
+    "--rewrap-only",
+    is_flag=True,
+    help="Do not make a new key: re-wrap under the configured LUMEN_PATIENTS__MASTER_KEY (production, after "
+    "moving the old key to LUMEN_PATIENTS__PREVIOUS_MASTER_KEYS on every replica).",
+)
+@click.option(
+    "--retire", is_flag=True, help="Afterwards, drop earlier keys from the key file (embedded default)."
+)
+@data_dir_option
+def patients_rotate_master_key(rewrap_only: bool, retire: bool, data_dir: str | None) -> None:
+    """Rotate the master key without downtime: a new key becomes current (the old one still unwraps, and
+    running servers pick the new one up from the key file), then every tenant's data key is re-wrapped under
+    it. PHI itself is not re-encrypted. With --retire the old keys are then removed from the key file."""
+    import os as _os
+
+    from lumen.tenants.patients.keyring import MASTER_KEY_FILE, MasterKeyring, new_master_key
+
+    settings = _settings(data_dir)
+    path = settings.data_path / MASTER_KEY_FILE
+    if not rewrap_only:
+        if settings.patients.master_key:
+            raise click.UsageError(
+                "LUMEN_PATIENTS__MASTER_KEY is set: put the new key there (old one in "
+                "LUMEN_PATIENTS__PREVIOUS_MASTER_KEYS) on every replica, then run with --rewrap-only"
+            )
+        MasterKeyring.from_settings(settings)  # creates the file on a fresh data dir
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        temp = path.with_suffix(".tmp")
+        fd = _os.open(temp, _os.O_WRONLY | _os.O_CREAT | _os.O_TRUNC, 0o600)
+        with _os.fdopen(fd, "w") as handle:
+            handle.write("\n".join([new_master_key(), *lines]) + "\n")
+        _os.replace(temp, path)
+    keyring = MasterKeyring.from_settings(settings)
+
+    async def work(resolved: Settings) -> tuple[int, int]:
+        from lumen.core.db.session import Database
+        from lumen.core.tenancy.context import PLATFORM, Scope
+        from lumen.tenants.patients.service import rewrap_data_key
+        from lumen.tenants.repository import TenantRepository
+
+        db = Database(resolved.database)
+        tenants: list[Any] = []
+        rewrapped = 0
+        try:
+            async with db.transaction(PLATFORM) as session:
+                cursor = None
+                while True:
+                    page, cursor = await TenantRepository(session).list(cursor=cursor, limit=200)
+                    tenants.extend(t.id for t in page)
+                    if cursor is None:
+                        break
+            for tenant_id in tenants:
+                async with db.transaction(Scope.tenant(tenant_id)) as session:
+                    rewrapped += await rewrap_data_key(session, tenant_id, keyring)
+        finally:
+            await db.dispose()
+        return len(tenants), rewrapped
+
+    count, rewrapped = _run_with_db(settings, work)
+    click.echo(f"{rewrapped} data keys re-wrapped under master key {keyring.current_kid} ({count} tenants)")
+    if retire and not settings.patients.master_key and path.exists():
+        current = path.read_text().splitlines()[0].strip()
+        path.write_text(current + "\n")
+        click.echo("earlier master keys removed from the key file")
+
+
+@main.group("eval")
+def eval_group() -> None:
+    """Evaluation harnesses (bench/ in a source checkout): PubMedQA and the full report."""
+
+
+def _bench(script: str, *arguments: str) -> None:
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "bench" / script
+    if not bench.exists():
+        raise click.UsageError(f"{bench} not found: run `lumen eval` from a source checkout (bench/)")
+    raise SystemExit(subprocess.call([sys.executable, str(bench), *arguments], cwd=bench.parent.parent))
+
+
+@eval_group.command("pubmedqa")
+@click.option("--limit", type=int, default=None, help="Only the first N questions of the test split.")
+def eval_pubmedqa(limit: int | None) -> None:
+    """Accuracy and macro-F1 of the Q&A engine on PubMedQA's test split, each question with its own
+    abstract. Uses LUMEN_INFERENCE_URLS when set, else starts the local CPU engine."""
+    _bench("pubmedqa_eval.py", *(["--limit", str(limit)] if limit else []))
+
+
+@eval_group.command("report")
+@click.option(
+    "--pubmedqa-limit", type=int, default=50, help="PubMedQA questions to run (the CPU model is slow)."
+)
+def eval_report(pubmedqa_limit: int) -> None:
+    """Run every evaluation harness and write a Markdown report with one PNG chart per harness."""
+    _bench("eval_report.py", "--pubmedqa-limit", str(pubmedqa_limit))
 
 
 @main.group()

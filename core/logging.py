@@ -26,7 +26,9 @@ def _drop_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def configure_logging(settings: LogSettings) -> None:
+def configure_logging(settings: LogSettings, *, cache_loggers: bool = True) -> None:
+    """`cache_loggers`: bind each module's logger once, on first use (fast; a later reconfiguration does not
+    reach it). Tests turn it off, so that a test can raise the level or capture events whatever ran before."""
     use_json = settings.format == "json" or (settings.format == "auto" and not sys.stderr.isatty())
     level = getattr(logging, settings.level.upper())
     shared: list[Any] = [
@@ -44,7 +46,7 @@ def configure_logging(settings: LogSettings) -> None:
         else [*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache_loggers,
     )
     # Libraries that use stdlib logging (granian, alembic, asyncpg) go through the same renderer.
     handler = logging.StreamHandler(sys.stderr)

@@ -146,9 +146,13 @@ class InferenceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     # Where adapter files live: a folder every replica can read (a shared volume in production). Empty: the
     # data dir's adapters/ folder.
     adapter_dir: str = ""
-    # Where the local engine keeps converted models (each file's SHA-256 recorded). Empty: the data dir's
-    # models/ folder.
+    # Where the local engine keeps converted models (each file's SHA-256 recorded, checked on every load).
+    # Empty: the user's cache dir (~/.cache/lumen/models): models are not tenant data, and one conversion
+    # serves every data dir on the machine.
     model_dir: str = ""
+    # How long a request waits for the first replica to come up after start (the local engine converts its
+    # model on a machine's first start), before a 503 with Retry-After.
+    startup_wait_seconds: float = 180.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -181,6 +185,15 @@ class TrainingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     work_dir: str = ""
 
 
+class PatientSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Base64 of 32 random bytes: the master key that wraps each tenant's patient data key (AES-256-GCM; a KMS
+    # key in production). Generated 0600 into the data dir (patients-master.key) if unset.
+    master_key: str | None = None
+    # Earlier master keys (base64), still accepted to unwrap data keys while `lumen patients
+    # rotate-master-key` re-wraps them under master_key; drop one once the rotation has finished.
+    previous_master_keys: list[str] = msgspec.field(default_factory=list)
+
+
 class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # auto: readable colours on a terminal, JSON otherwise (containers, files, CI).
     format: Literal["auto", "json", "console"] = "auto"
@@ -210,6 +223,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     jobs: JobSettings = msgspec.field(default_factory=JobSettings)
     inference: InferenceSettings = msgspec.field(default_factory=InferenceSettings)
     training: TrainingSettings = msgspec.field(default_factory=TrainingSettings)
+    patients: PatientSettings = msgspec.field(default_factory=PatientSettings)
     # The operator's allow-list of installed plugins to load (LUMEN_PLUGINS=a,b); empty loads them all.
     plugins: list[str] = msgspec.field(default_factory=list)
     # Production servers behind the shared interfaces. Unset means the embedded default.
@@ -239,11 +253,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     @property
     def model_path(self) -> Path:
-        return (
-            Path(self.inference.model_dir).expanduser()
-            if self.inference.model_dir
-            else self.data_path / "models"
-        )
+        if self.inference.model_dir:
+            return Path(self.inference.model_dir).expanduser()
+        return platformdirs.user_cache_path("lumen") / "models"
 
     @property
     def training_path(self) -> Path:
@@ -277,7 +289,13 @@ _ALIASES = {
     "LUMEN_PORT": "server__port",
     "LUMEN_WEBHOOKS_ALLOW_PRIVATE": "webhooks__allow_private",
 }
-_LIST_FIELDS = {"inference_urls", "plugins", "webhooks__retry_schedule_seconds", "limits__thresholds"}
+_LIST_FIELDS = {
+    "inference_urls",
+    "plugins",
+    "patients__previous_master_keys",
+    "webhooks__retry_schedule_seconds",
+    "limits__thresholds",
+}
 _TOP_LEVEL = set(Settings.__struct_fields__)
 
 

@@ -48,6 +48,7 @@ PRODUCTION = {
     "platform_key",
     "audit_signing_key",
     "secret_key",
+    "patients.master_key",
     "database.url",
     "database.owner_url",
     "redis.url",

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,11 +16,14 @@ from lumen.core.auth.service import forget_keys_after_commit
 from lumen.core.db.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from lumen.core.db.unit_of_work import unit_of_work
 from lumen.core.http.dependencies import Caller, DbSession
+from lumen.core.http.errors import NotFound
 from lumen.core.jobs.outbox import wake_after_commit
 from lumen.core.plugins.host import PluginHost
 from lumen.core.webhooks.service import emit
-from lumen.tenants.models import ApiKey, Tenant
+from lumen.tenants.models import ApiKey, Branding, Tenant
 from lumen.tenants.schemas import (
+    BrandingIn,
+    BrandingOut,
     KeyCreate,
     KeyCreated,
     KeyOut,
@@ -31,9 +34,9 @@ from lumen.tenants.schemas import (
     TenantPage,
     TenantUpdate,
 )
-from lumen.tenants.service import ApiKeyService, IssuedKey, TenantService, key_status
+from lumen.tenants.service import ApiKeyService, BrandingService, IssuedKey, TenantService, key_status
 
-__all__ = ["KeyController", "TenantController"]
+__all__ = ["BrandingController", "KeyController", "TenantController"]
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Page size.")]
 Cursor = Annotated[
@@ -302,3 +305,75 @@ class KeyController(Controller):
         )
         forget_keys_after_commit(request.scope, key_id=key_id)  # its expiry changed
         return key_created(issued)
+
+
+async def _branding_out(session: AsyncSession, tenant_id: uuid.UUID, b: Branding | None) -> BrandingOut:
+    tenant = await session.get(Tenant, tenant_id)
+    if b is None:
+        defaults = BrandingIn(name=tenant.name if tenant is not None else "Health app")
+        return BrandingOut(
+            name=defaults.name,
+            primary_color=defaults.primary_color,
+            accent_color=defaults.primary_color,
+            logo=None,
+            support_text=None,
+            emergency_text=None,
+            disclaimer=None,
+            locale=defaults.locale,
+            features=list(defaults.features),
+            app_path=f"/t/{tenant.slug}/" if tenant is not None else "",
+            app_enabled=False,
+            updated_at=None,
+        )
+    return BrandingOut(
+        name=b.name,
+        primary_color=b.primary_color,
+        accent_color=b.accent_color,
+        logo=b.logo,
+        support_text=b.support_text,
+        emergency_text=b.emergency_text,
+        disclaimer=b.disclaimer,
+        locale=b.locale,
+        features=list(b.features),
+        app_path=f"/t/{tenant.slug}/" if tenant is not None else "",
+        app_enabled=True,
+        updated_at=b.updated_at,
+    )
+
+
+class BrandingController(Controller):
+    """The tenant's patient-app branding. Changes show on the next page load (nothing is cached)."""
+
+    path = "/v1/branding"
+    tags = ["branding"]
+
+    @put(
+        "/",
+        operation_id="putBranding",
+        opt={"action": "branding.update", "resource": "branding"},
+        summary="Set the branding of the tenant's patient app (turns the app on)",
+    )
+    async def put_branding(
+        self, principal: Caller, data: JSONBody[BrandingIn], session: DbSession
+    ) -> Response[BrandingOut]:
+        tenant_id = _own_tenant(principal)
+        row, created = await BrandingService(session, tenant_id).put(data)
+        out = await _branding_out(session, tenant_id, row)
+        return Response(out, status_code=HTTP_201_CREATED if created else 200)
+
+    @get(
+        "/",
+        operation_id="getBranding",
+        opt={"action": "branding.read", "resource": "branding"},
+        summary="The branding of the tenant's patient app (defaults and app_enabled false before a PUT)",
+    )
+    async def get_branding(self, principal: Caller, session: DbSession) -> BrandingOut:
+        tenant_id = _own_tenant(principal)
+        row = await BrandingService(session, tenant_id).find()
+        return await _branding_out(session, tenant_id, row)
+
+
+def _own_tenant(principal: Principal) -> uuid.UUID:
+    if principal.tenant_id is None:  # the policy already refuses the operator; this keeps mypy honest
+        raise NotFound("Branding belongs to a tenant: use one of its API keys.")
+    return principal.tenant_id

@@ -6,13 +6,13 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, LargeBinary, String
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lumen.core.db.base import TenantModel, TimestampedModel
 
-__all__ = ["ApiKey", "KeyMode", "Tenant", "TenantStatus"]
+__all__ = ["ApiKey", "Branding", "KeyMode", "Tenant", "TenantStatus"]
 
 
 class TenantStatus(enum.StrEnum):
@@ -65,3 +65,24 @@ class ApiKey(TenantModel):
     )
     # Who made it: another key of the tenant, or None for the platform operator.
     created_by_key_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+
+
+class Branding(TenantModel):
+    """How the tenant's patient app looks and what it offers (one row per tenant; PUT /v1/branding).
+
+    Every value here ends up in a public HTML page: the schema validates it (hex colours, https/data-URI
+    logos, no control characters) and the page escapes it; neither wall relies on the other."""
+
+    __tablename__ = "tenant_branding"
+    __table_args__ = (Index("uq_tenant_branding_tenant_id", "tenant_id", unique=True),)
+
+    name: Mapped[str] = mapped_column(String(80))
+    primary_color: Mapped[str] = mapped_column(String(7))
+    accent_color: Mapped[str] = mapped_column(String(7))
+    # An https URL, or a data: URI of a PNG/JPEG/WebP image (size-limited by the schema).
+    logo: Mapped[str | None] = mapped_column(Text, default=None)
+    support_text: Mapped[str | None] = mapped_column(String(300), default=None)
+    emergency_text: Mapped[str | None] = mapped_column(String(300), default=None)
+    disclaimer: Mapped[str | None] = mapped_column(String(1000), default=None)
+    locale: Mapped[str] = mapped_column(String(16))
+    features: Mapped[list[str]] = mapped_column(ARRAY(String(32)))

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lumen.core.db.pagination import paginate
-from lumen.tenants.models import ApiKey, Tenant, TenantStatus
+from lumen.tenants.models import ApiKey, Branding, Tenant, TenantStatus
 
-__all__ = ["ApiKeyRepository", "TenantRepository"]
+__all__ = ["ApiKeyRepository", "BrandingRepository", "TenantRepository"]
 
 
 class TenantRepository:
@@ -80,3 +80,21 @@ class ApiKeyRepository:
         )
         row = (await self.session.execute(statement)).one_or_none()
         return None if row is None else (row[0], row[1])
+
+
+class BrandingRepository:
+    """The tenant's one branding row; the session is the tenant's own (RLS), and the query says so too."""
+
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    async def get(self) -> Branding | None:
+        query = select(Branding).where(Branding.tenant_id == self.tenant_id)
+        return (await self.session.scalars(query)).one_or_none()
+
+    async def add(self, branding: Branding) -> Branding:
+        branding.tenant_id = self.tenant_id
+        self.session.add(branding)
+        await self.session.flush()
+        return branding

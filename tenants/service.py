@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import structlog
 from sqlalchemy.exc import IntegrityError
@@ -14,10 +18,19 @@ from lumen.core.auth.keys import generate_key
 from lumen.core.auth.scopes import ADMIN, ScopeRegistry
 from lumen.core.db.base import utcnow
 from lumen.core.http.errors import Conflict, Forbidden, NotFound, UnprocessableEntity
-from lumen.tenants.models import ApiKey, KeyMode, Tenant, TenantStatus
-from lumen.tenants.repository import ApiKeyRepository, TenantRepository
+from lumen.tenants.models import ApiKey, Branding, KeyMode, Tenant, TenantStatus
+from lumen.tenants.repository import ApiKeyRepository, BrandingRepository, TenantRepository
+from lumen.tenants.schemas import BrandingIn
 
-__all__ = ["ApiKeyService", "IssuedKey", "TenantService", "key_status"]
+__all__ = [
+    "ApiKeyService",
+    "BrandingService",
+    "IssuedKey",
+    "TenantService",
+    "check_branding",
+    "contrast_with_white",
+    "key_status",
+]
 
 log = structlog.get_logger()
 
@@ -190,3 +203,123 @@ class ApiKeyService:
             old.expires_at = cutoff
         log.info("keys.key_rotated", key_id=str(old.id), new_key_id=str(new.record.id))
         return new
+
+
+# --- branding ----------------------------------------------------------------------------------------------
+
+# White text sits on the primary colour (buttons, the header): WCAG 2.1 AA asks 4.5:1 for normal text.
+MIN_CONTRAST = 4.5
+MAX_LOGO_BYTES = 64 * 1024
+_IMAGE_MAGIC = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/webp": (b"RIFF",),
+}
+# Characters that have no business in a URL we put into an attribute (they would need escaping anyway).
+_URL_FORBIDDEN = re.compile(r"[\s\"'<>\\`\x00-\x1f\x7f]")
+_DATA_URI = re.compile(r"^data:(image/(?:png|jpeg|webp));base64,([A-Za-z0-9+/]+={0,2})$")
+
+
+def _invalid(detail: str) -> UnprocessableEntity:
+    return UnprocessableEntity(detail, slug="validation-error", status_code=422)
+
+
+def relative_luminance(color: str) -> float:
+    """WCAG 2.1 relative luminance of `#rrggbb`."""
+
+    def channel(hex2: str) -> float:
+        c = int(hex2, 16) / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(color[i : i + 2]) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_with_white(color: str) -> float:
+    return 1.05 / (relative_luminance(color) + 0.05)
+
+
+def check_logo(logo: str) -> None:
+    """An https URL, or a data: URI of a small PNG/JPEG/WebP whose bytes are what it says (no SVG: it can
+    carry script, and the app never needs vector logos badly enough to take that risk)."""
+    if logo.startswith("data:"):
+        match = _DATA_URI.match(logo)
+        if match is None:
+            raise _invalid("logo: a data URI must be data:image/png|jpeg|webp;base64,<base64>")
+        try:
+            raw = base64.b64decode(match.group(2), validate=True)
+        except binascii.Error:
+            raise _invalid("logo: the data URI's base64 does not decode") from None
+        if len(raw) > MAX_LOGO_BYTES:
+            raise _invalid(f"logo: the image is {len(raw)} bytes; at most {MAX_LOGO_BYTES}")
+        mime = match.group(1)
+        if not raw.startswith(_IMAGE_MAGIC[mime]) or (mime == "image/webp" and raw[8:12] != b"WEBP"):
+            raise _invalid(f"logo: the data is not a {mime} image")
+        return
+    if len(logo) > 2000:
+        raise _invalid("logo: a URL may be at most 2000 characters")
+    if _URL_FORBIDDEN.search(logo):
+        raise _invalid("logo: the URL contains spaces, quotes, angle brackets or control characters")
+    parts = urlsplit(logo)
+    if parts.scheme != "https" or not parts.hostname or parts.username or parts.password:
+        raise _invalid("logo: must be an https:// URL (without credentials) or a data:image URI")
+
+
+_HEX = re.compile(r"#[0-9a-fA-F]{6}")
+_LOCALE = re.compile(r"[a-z]{2,3}(?:-[A-Z][a-z]{3})?(?:-(?:[A-Z]{2}|[0-9]{3}))?")
+
+
+def check_branding(data: BrandingIn) -> None:
+    # The schema's patterns end in `$`, which also matches before a final newline: check the whole value.
+    for field, value in (("primary_color", data.primary_color), ("accent_color", data.accent_color)):
+        if value is not None and not _HEX.fullmatch(value):
+            raise _invalid(f"{field}: must be a colour written #rrggbb")
+    if not _LOCALE.fullmatch(data.locale):
+        raise _invalid("locale: must be a language tag such as en, en-GB or pt-BR")
+    ratio = contrast_with_white(data.primary_color)
+    if ratio < MIN_CONTRAST:
+        raise _invalid(
+            f"primary_color: white text on {data.primary_color} has a contrast of {ratio:.2f}:1; "
+            f"at least {MIN_CONTRAST}:1 is needed (WCAG AA), so choose a darker colour"
+        )
+    if data.accent_color is not None and contrast_with_white(data.accent_color) < MIN_CONTRAST:
+        raise _invalid(
+            f"accent_color: white text on {data.accent_color} has a contrast of "
+            f"{contrast_with_white(data.accent_color):.2f}:1; at least {MIN_CONTRAST}:1 is needed"
+        )
+    if len(set(data.features)) != len(data.features):
+        raise _invalid("features: each feature may be listed once")
+    if data.logo is not None:
+        check_logo(data.logo)
+
+
+class BrandingService:
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+        self.branding = BrandingRepository(session, tenant_id)
+        self.session = session
+
+    async def find(self) -> Branding | None:
+        return await self.branding.get()
+
+    async def put(self, data: BrandingIn) -> tuple[Branding, bool]:
+        """Replace the branding (or create it); returns it and whether it was created."""
+        check_branding(data)
+        row = await self.branding.get()
+        created = row is None
+        if row is None:
+            row = Branding()
+        row.name = data.name.strip()
+        row.primary_color = data.primary_color.lower()
+        row.accent_color = (data.accent_color or data.primary_color).lower()
+        row.logo = data.logo
+        row.support_text = data.support_text
+        row.emergency_text = data.emergency_text
+        row.disclaimer = data.disclaimer
+        row.locale = data.locale
+        row.features = list(data.features)
+        if created:
+            await self.branding.add(row)
+        else:
+            await self.session.flush()
+        log.info("branding.branding_updated", created=created)
+        return row, created

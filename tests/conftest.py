@@ -45,7 +45,9 @@ def settings(data_dir: str) -> Iterator[Settings]:
             "LUMEN_ENVIRONMENT": "test",
         }
     )
-    configure_logging(base.log)  # JSON lines, plain tracebacks (rich ones take seconds to render)
+    # JSON lines, plain tracebacks (rich ones take seconds to render); loggers not cached, so a test may
+    # raise the level or capture events whichever tests ran before it.
+    configure_logging(base.log, cache_loggers=False)
     services = EmbeddedServices(base)
     resolved = services.start()
     yield resolved

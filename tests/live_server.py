@@ -24,7 +24,7 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, fresh_dir: str, env: dict[str, str], ready_timeout: float = 60) -> None:
+    def __init__(self, fresh_dir: str, env: dict[str, str], ready_timeout: float = 180) -> None:
         # Most end-to-end tests are not about inference: they run without the local engine (its own tests,
         # tests/inference/test_serve.py, turn it on).
         env = {"LUMEN_INFERENCE__LOCAL_ENGINE": "false", **env}

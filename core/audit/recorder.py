@@ -43,10 +43,16 @@ class RequestAudit:
         self.principal = principal
         self.request_id = request_id
         self.entries: list[AuditEntry] = []
+        # Records kept besides the route's own (automatic or recorded) one: a PHI read made on the way.
+        self.also: list[AuditEntry] = []
         self.policy_decision_id: str | None = None
 
     def record(self, entry: AuditEntry) -> None:
         self.entries.append(entry)
+
+    def record_also(self, entry: AuditEntry) -> None:
+        """A record that does not replace the route's own (e.g. a plugin reading a patient profile)."""
+        self.also.append(entry)
 
     def stamp(self, entry: AuditEntry, outcome: Outcome | None = None) -> AuditEntry:
         entry.request_id = self.request_id
@@ -126,10 +132,11 @@ class AuditMiddleware(ASGIMiddleware):
         records_success = http["method"] in _MUTATING or bool(opt.get("audit_reads")) or phi_read
 
         async def on_success(session: AsyncSession, final_status: int, messages: list[Message]) -> None:
-            if not (records_success or audit.entries):
+            if not (records_success or audit.entries or audit.also):
                 return
             created = _created_id(messages) if http["method"] == "POST" else None
-            entries = audit.entries or [automatic("success", created)]
+            entries = audit.entries or ([automatic("success", created)] if records_success else [])
+            entries = [*entries, *audit.also]
             await AuditTrail(session, principal.tenant_id).append([audit.stamp(e) for e in entries])
 
         uow = unit_of_work_if_any(scope)

@@ -6,6 +6,7 @@ import structlog
 from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
+from lumen.core.auth.app_tokens import APP_TOKEN_PREFIX, AppTokenSigner
 from lumen.core.auth.service import KeyAuthenticator
 from lumen.core.http.errors import Unauthenticated
 from lumen.core.tenancy.context import current_tenant
@@ -24,8 +25,14 @@ class ApiKeyAuthenticationMiddleware(AbstractAuthenticationMiddleware):
             raise Unauthenticated("missing Authorization header; send `Authorization: Bearer <api key>`")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("Authorization header must be `Bearer <api key>`")
-        authenticator: KeyAuthenticator = connection.app.state.authenticator
-        principal = await authenticator.authenticate(token.strip())
+        token = token.strip()
+        if token.startswith(APP_TOKEN_PREFIX):
+            # A patient app's short-lived session (POST /t/{slug}/session): signed, no database read.
+            app_tokens: AppTokenSigner = connection.app.state.app_tokens
+            principal = app_tokens.verify(token)
+        else:
+            authenticator: KeyAuthenticator = connection.app.state.authenticator
+            principal = await authenticator.authenticate(token)
         if principal.tenant_id is not None:
             current_tenant.set(principal.tenant_id)
             structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id))

@@ -25,6 +25,13 @@ KERNEL_SCOPES = {
     "adapters:read": "List the tenant's LoRA adapters.",
     "training:manage": "Upload training datasets, start and cancel training runs, roll back adapters.",
     "training:read": "Read training datasets and runs.",
+    "documents:read": "List and read the tenant's documents.",
+    "documents:write": "Upload, version and delete the tenant's documents.",
+    "search": "Search the tenant's documents and the shared corpora it may read.",
+    "branding:manage": "Set the branding of the tenant's patient app.",
+    "branding:read": "Read the branding of the tenant's patient app.",
+    "patients:read": "Read and export patient profiles (PHI; every read is audited).",
+    "patients:write": "Create, change, import and erase patient profiles (PHI).",
 }
 
 

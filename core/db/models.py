@@ -18,7 +18,9 @@ from lumen.core.plugins import models as plugins
 from lumen.core.policy import models as policy
 from lumen.core.webhooks import models as webhooks
 from lumen.inference.pool import models as inference
+from lumen.inference.retrieval import models as retrieval
 from lumen.tenants import models as tenants
+from lumen.tenants.patients import models as patients
 from lumen.training import models as training
 
 __all__ = [
@@ -28,8 +30,10 @@ __all__ = [
     "inference",
     "jobs",
     "limits",
+    "patients",
     "plugins",
     "policy",
+    "retrieval",
     "tenants",
     "training",
     "webhooks",

@@ -33,7 +33,10 @@ def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
         created, _, ident = raw.partition("|")
         return datetime.fromisoformat(created), uuid.UUID(ident)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise LumenProblem("cursor: not a cursor this API returned", slug="validation-error") from None
+        # Well-formed text that names no position we issued: 422, like any unknown reference.
+        raise LumenProblem(
+            "cursor: not a cursor this API returned", slug="validation-error", status_code=422
+        ) from None
 
 
 async def paginate(

@@ -46,6 +46,13 @@ class RequestContextMiddleware(ASGIMiddleware):
             current_tenant.reset(token)
 
 
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+
+
 async def finish_response(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
@@ -53,7 +60,12 @@ async def finish_response(message: Message, scope: Scope) -> None:
     request_id = state.get("request_id")
     if request_id is None:
         return
-    MutableScopeHeaders.from_message(message)["x-request-id"] = request_id
+    headers = MutableScopeHeaders.from_message(message)
+    headers["x-request-id"] = request_id
+    # An API answers data, never pages to frame or content to sniff (OWASP API8: security misconfiguration).
+    for name, value in SECURITY_HEADERS.items():
+        if name not in headers:
+            headers[name] = value
     principal = scope.get("user")
     tenant_id = getattr(principal, "tenant_id", None)
     # Method, route template and status only: never bodies, query strings or headers.

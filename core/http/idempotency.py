@@ -34,7 +34,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from lumen.core.auth.principal import Principal
 from lumen.core.crypto import Sealer
 from lumen.core.db.base import TenantModel, utcnow
-from lumen.core.db.unit_of_work import unit_of_work
+from lumen.core.db.unit_of_work import unit_of_work, unit_of_work_if_any
 from lumen.core.http.errors import LumenProblem
 
 __all__ = ["IdempotencyMiddleware", "IdempotencyRecord"]
@@ -117,6 +117,9 @@ class IdempotencyMiddleware(ASGIMiddleware):
             or scope["method"] != "POST"
             or not isinstance(principal, Principal)
             or principal.tenant_id is None  # operator routes are not tenant-scoped; the header is ignored
+            # Routes that manage their own transactions (chat completions, streamed) store no response to
+            # replay: the header is ignored there rather than failing the request.
+            or unit_of_work_if_any(scope) is None
         ):
             await next_app(scope, receive, send)
             return

@@ -40,6 +40,7 @@ from lumen.core.plugins.models import TenantPlugin
 from lumen.core.settings import Settings
 from lumen.core.tenancy.context import PLATFORM, Scope
 from lumen.core.webhooks.service import DELIVER_JOB, deliver
+from lumen.inference.retrieval.tasks import retrieval_functions, start_retrieval, stop_retrieval
 from lumen.plugins.sdk.jobs import JobContext, TenantTransaction, parse_cron
 from lumen.tenants.models import Tenant, TenantStatus
 
@@ -272,6 +273,7 @@ def build_worker(
         ),
     ]
     cron_jobs: list[CronJob] = []
+    functions += retrieval_functions(_plugin_job, _TRIES)
     for plugin in host.plugins.values():
         for job in plugin.jobs.values():
             wrapped = _plugin_job(job.function, plugin=plugin, job_name=job.name)
@@ -301,9 +303,12 @@ def build_worker(
             ctx["db"], await create_pool(redis_settings(settings.redis.url)), ctx["redis"]
         )
         ctx["relay"].start()
+        # Ingestion jobs' embedder and backend; the shared corpora sync in the background.
+        await start_retrieval(ctx, settings, host)
         log.info("jobs.worker_started", functions=[f.name for f in functions])
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        await stop_retrieval(ctx)
         await ctx["relay"].stop()
         await ctx["http"].aclose()
         await ctx["redis"].aclose()

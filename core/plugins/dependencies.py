@@ -71,6 +71,12 @@ async def provide_plugin_context(
             )
         )
 
+    async def read_patient(patient_id: Any) -> dict[str, Any]:
+        from lumen.tenants.patients.service import PatientService, profile_context
+
+        service = PatientService(session, tenant_id, request.app.state.patient_keyring)
+        return profile_context(await service.profile(patient_id))
+
     return PluginContext(
         plugin=name,
         principal=principal,
@@ -87,4 +93,5 @@ async def provide_plugin_context(
         separate_transaction=separate_transaction,
         decide=decide,
         action=request.route_handler.opt.get("action"),
+        patients=read_patient,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
@@ -31,6 +31,7 @@ from lumen.plugins.sdk.types import (
     CorpusDocument,
     JobSpec,
     KnowledgeSource,
+    PatientErasedContext,
     PluginInfo,
     PolicySource,
     StartupContext,
@@ -67,6 +68,9 @@ CORE_ROUTE_PREFIXES = frozenset(
         "/v1/adapters",
         "/v1/completions",
         "/v1/embeddings",
+        "/v1/documents",
+        "/v1/search",
+        "/v1/patients",
     }
 )
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
@@ -110,6 +114,7 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, LoadedPlugin] = {}
+        self.tenant_deleted_listeners: list[Callable[[Any], Awaitable[None]]] = []
         candidates: list[tuple[str | None, object]] = []
         for entry in entry_points(group=ENTRY_POINT_GROUP):
             if allow and entry.name not in allow:
@@ -337,7 +342,29 @@ class PluginHost:
             contain=True,
         )
 
+    async def patient_erased(self, session: Any, tenant_id: Any, patient_id: Any) -> None:
+        """Each plugin deletes what it keeps about the patient, in the erasing request's transaction; a
+        failure fails the erasure (contain=False), so nothing is left half-erased."""
+        from lumen.plugins.sdk.jobs import TenantTransaction
+
+        def make(name: str) -> PatientErasedContext:
+            plugin = self.plugins[name]
+            tx = TenantTransaction(
+                session, tenant_id, plugin=name, jobs=plugin.jobs.keys(), events=plugin.events.keys()
+            )
+            return PatientErasedContext(
+                plugin=name, tenant_id=tenant_id, patient_id=patient_id, transaction=tx
+            )
+
+        await self._each("patient_erased", make, contain=False)
+
     async def tenant_deleted(self, tenant_id: Any) -> None:
         await self._each(
             "tenant_deleted", lambda name: TenantEventContext(plugin=name, tenant_id=tenant_id), contain=True
         )
+        # Kernel parts that keep tenant data outside PostgreSQL (a Weaviate retrieval backend) erase it too.
+        for listener in self.tenant_deleted_listeners:
+            try:
+                await listener(tenant_id)
+            except Exception as exc:
+                log.error("plugins.tenant_deleted_listener_failed", error_type=type(exc).__name__)

@@ -129,6 +129,34 @@ KERNEL_ACTIONS: dict[str, ActionSpec] = {
     "training.adapters.rollback": ActionSpec(
         description="Point a trained adapter's name at an earlier version.", scopes=("training:manage",)
     ),
+    # Patient profiles (PHI, encrypted at rest): every read is audited through `audit_phi_read`.
+    "patients.create": ActionSpec(
+        description="Create a patient profile (JSON or a FHIR Bundle).", scopes=("patients:write",), phi=True
+    ),
+    "patients.list": ActionSpec(
+        description="List patient profiles.",
+        scopes=("patients:read", "patients:write"),
+        phi=True,
+        access="read",
+    ),
+    "patients.read": ActionSpec(
+        description="Read a patient profile (JSON or FHIR).",
+        scopes=("patients:read", "patients:write"),
+        phi=True,
+        access="read",
+    ),
+    "patients.update": ActionSpec(
+        description="Change a patient profile.", scopes=("patients:write",), phi=True
+    ),
+    "patients.delete": ActionSpec(
+        description="Erase a patient and the data derived from them.", scopes=("patients:write",), phi=True
+    ),
+    "patients.export": ActionSpec(
+        description="Export everything held on a patient (JSON and FHIR).",
+        scopes=("patients:read", "patients:write"),
+        phi=True,
+        access="read",
+    ),
     "jobs.read": ActionSpec(
         description="Read a job's state and progress.", scopes=("jobs:read",), access="read"
     ),
@@ -142,7 +170,36 @@ KERNEL_ACTIONS: dict[str, ActionSpec] = {
     "usage.read": ActionSpec(
         description="Read the tenant's metered usage per day.", scopes=("usage:read",), access="read"
     ),
+    # Retrieval: the tenant's documents and search over them plus the shared corpora it may read.
+    "documents.create": ActionSpec(
+        description="Upload a document or a new version of one.", scopes=("documents:write",)
+    ),
+    "documents.list": ActionSpec(
+        description="List the tenant's documents.",
+        scopes=("documents:read", "documents:write"),
+        access="read",
+    ),
+    "documents.read": ActionSpec(
+        description="Read one document and its versions.",
+        scopes=("documents:read", "documents:write"),
+        access="read",
+    ),
+    "documents.delete": ActionSpec(
+        description="Delete a document with every version, chunk and vector.", scopes=("documents:write",)
+    ),
+    "search.query": ActionSpec(
+        description="Search the tenant's documents and the shared corpora.", scopes=("search",), access="read"
+    ),
     "audit.export": ActionSpec(
         description="Export the audit chain, signed.", scopes=("audit:read",), operator=True, access="read"
+    ),
+    # The tenant's white-labelled patient app (/t/{slug}/): its branding.
+    "branding.update": ActionSpec(
+        description="Set the branding of the tenant's patient app.", scopes=("branding:manage",)
+    ),
+    "branding.read": ActionSpec(
+        description="Read the branding of the tenant's patient app.",
+        scopes=("branding:manage", "branding:read"),
+        access="read",
     ),
 }

@@ -29,7 +29,24 @@ def check_url(url: str, *, allow_private: bool) -> tuple[str, int]:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise UnsafeURL("url: invalid port") from None
-    return parts.hostname, port
+    host = parts.hostname
+    # What needs no DNS is refused at once (registration too): loopback names and non-public literals.
+    if not allow_private and (host == "localhost" or host.endswith(".localhost")):
+        raise UnsafeURL(f"url: {host!r} is not a public host")
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None and _forbidden(literal) and not _developer_ok(literal, allow_private):
+        raise UnsafeURL(f"url: {host!r} is not a public address")
+    return host, port
+
+
+def _developer_ok(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> bool:
+    """Development may reach loopback and private networks, never link-local (cloud metadata lives there)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return allow_private and (address.is_private or address.is_loopback) and not address.is_link_local
 
 
 def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -55,9 +72,5 @@ async def resolve_public(url: str, *, allow_private: bool) -> None:
         raise UnsafeURL(f"url: host {host!r} does not resolve") from exc
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
-        # Development may reach loopback and private networks, never link-local (cloud metadata lives there).
-        developer_ok = (
-            allow_private and (address.is_private or address.is_loopback) and not address.is_link_local
-        )
-        if _forbidden(address) and not developer_ok:
+        if _forbidden(address) and not _developer_ok(address, allow_private):
             raise UnsafeURL(f"url: {host!r} resolves to a non-public address")

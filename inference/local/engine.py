@@ -55,6 +55,8 @@ class GenerationRequest:
     seed: int | None = None
     stop: Sequence[str] = ()
     adapter: str | None = None
+    # Decode exactly max_tokens (vLLM's `ignore_eos`): for benchmarks that compare equal amounts of work.
+    ignore_eos: bool = False
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -443,7 +445,7 @@ class Engine:
     def _finish_reason(self, sequence: _Sequence, token: int) -> str | None:
         if sequence.cancelled:
             return "cancelled"
-        if token in self.eos_ids:
+        if token in self.eos_ids and not sequence.request.ignore_eos:
             return "stop"
         sequence.text = self.tokenizer.decode(sequence.generated, skip_special_tokens=True)
         for stop in sequence.request.stop:

@@ -52,6 +52,7 @@ class ChatRequest(msgspec.Struct, forbid_unknown_fields=False):
     top_p: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
     seed: int | None = None
     stop: str | list[str] | None = None
+    ignore_eos: bool = False  # vLLM's extension: decode exactly max_tokens
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: Annotated[int, msgspec.Meta(ge=1, le=1)] = 1
@@ -66,6 +67,7 @@ class CompletionRequest(msgspec.Struct, forbid_unknown_fields=False):
     top_p: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
     seed: int | None = None
     stop: str | list[str] | None = None
+    ignore_eos: bool = False  # vLLM's extension: decode exactly max_tokens
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: Annotated[int, msgspec.Meta(ge=1, le=1)] = 1
@@ -170,6 +172,7 @@ def build_server(engine: Engine, *, served_name: str, embedder: Any = None) -> L
             seed=body.seed,
             stop=_stops(body.stop),
             adapter=adapter,
+            ignore_eos=body.ignore_eos,
         )
 
     async def _collect(request: GenerationRequest) -> tuple[str, Chunk]:

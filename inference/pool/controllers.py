@@ -264,6 +264,26 @@ class ChatController(Controller):
         return Stream(sse(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
 
+# The upload reads its multipart form itself; this is how the OpenAPI document describes it.
+ADAPTER_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", "name"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary", "description": ".tar.gz or .zip"},
+                    "name": {"type": "string", "maxLength": 64, "pattern": "^[a-z0-9][a-z0-9._-]*$"},
+                    "description": {"type": "string", "maxLength": 500},
+                    "critical": {"type": "boolean"},
+                },
+            }
+        }
+    },
+}
+
+
 class AdapterController(Controller):
     path = "/v1/adapters"
     tags = ["inference"]
@@ -274,7 +294,7 @@ class AdapterController(Controller):
         summary="Upload a LoRA adapter (multipart: `file` = .tar.gz or .zip with adapter_config.json and "
         "adapter_model.safetensors; `name`; optional `description`, `critical`)",
         status_code=HTTP_201_CREATED,
-        opt={"action": "adapters.create", "resource": "adapter"},
+        opt={"action": "adapters.create", "resource": "adapter", "openapi_request_body": ADAPTER_UPLOAD_BODY},
         request_max_body_size=80 * 1024 * 1024,
     )
     async def upload(

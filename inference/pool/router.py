@@ -93,6 +93,8 @@ class InferencePool:
         ]
         self._slots = asyncio.Condition()
         self._waiting = 0
+        self._started_at = time.monotonic()
+        self._ever_healthy = False
         self._health_task: asyncio.Task[None] | None = None
         self.stats = {"requests": 0, "failovers": 0, "rejected_queue_full": 0, "timed_out_in_queue": 0}
 
@@ -130,6 +132,7 @@ class InferencePool:
         if not up:
             replica.adapters.clear()  # a replica that comes back has restarted with none loaded
         replica.healthy = up
+        self._ever_healthy = self._ever_healthy or up
         async with self._slots:
             self._slots.notify_all()
 
@@ -166,7 +169,10 @@ class InferencePool:
         """A replica with a free slot (waiting in the bounded line if none), with the adapter loaded."""
         if self._health_task is None:  # hosted without a lifespan (tests, embedding): start on first use
             await self.start()
-        deadline = time.monotonic() + self.settings.queue_timeout_seconds
+        wait = self.settings.queue_timeout_seconds
+        if not self._ever_healthy:  # just started: the replicas may still be loading their model
+            wait = max(wait, self.settings.startup_wait_seconds - (time.monotonic() - self._started_at))
+        deadline = time.monotonic() + wait
         async with self._slots:
             candidates = self._free(exclude)
             if not candidates:

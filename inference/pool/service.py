@@ -190,8 +190,3 @@ class InferenceGateway:
             if "model" in event:
                 event["model"] = public_model
             yield event
-
-    async def retrieve(
-        self, tenant_id: uuid.UUID, query: str, *, corpora: Any = None, filters: Any = None, k: int = 5
-    ) -> list[Any]:
-        raise LumenProblem("Retrieval is not configured on this Lumen.", slug="service-unavailable")

@@ -21,11 +21,13 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from lumen.plugins.interactions.models import TenantInteractionRule
 from lumen.plugins.interactions.repository import MAX_RULES_PER_TENANT, InteractionRuleRepository
 from lumen.plugins.interactions.schemas import (
+    MAX_MEDICATIONS,
     CheckRequest,
     CheckResult,
     DrugHit,
     DrugPage,
     Monograph,
+    Patient,
     RuleIn,
     RuleOut,
     RulePage,
@@ -86,7 +88,25 @@ class InteractionsController(Controller):
         opt={"action": "interactions.check"},
     )
     async def check(self, ctx: Context, data: CheckRequest) -> CheckResult:
-        return await check_for(ctx, data.medications, data.patient)
+        if data.patient_id is None:
+            return await check_for(ctx, data.medications, data.patient)
+        if data.patient is not None:
+            raise UnprocessableEntity("patient_id: give either `patient` or `patient_id`, not both")
+        profile = await ctx.patient(data.patient_id)
+        patient = msgspec.convert(
+            {
+                "age": profile.get("age"),
+                "sex": profile.get("sex"),
+                "pregnant": profile.get("pregnant"),
+                "conditions": profile.get("condition_names", [])[:50],
+                "allergies": profile.get("allergy_names", [])[:50],
+                "egfr": profile.get("egfr"),
+            },
+            Patient,
+        )
+        current = [m for m in profile.get("medication_names", []) if m not in data.medications]
+        medications = [*data.medications, *current][:MAX_MEDICATIONS]
+        return await check_for(ctx, medications, patient)
 
     @post(
         "/rules",

@@ -4,6 +4,7 @@ refused) and what they answer, inside the safety envelope (ARCHITECTURE §6.2)."
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -247,6 +248,9 @@ class Patient(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 class CheckRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     medications: Annotated[list[InputName], msgspec.Meta(min_length=1, max_length=MAX_MEDICATIONS)]
     patient: Patient | None = None
+    # One of the tenant's patient profiles instead of `patient`: its age, sex, pregnancy, conditions,
+    # allergies and eGFR, and its current medications checked together with `medications`.
+    patient_id: uuid.UUID | None = None
 
 
 class RuleIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -4,14 +4,15 @@ level, option ids), never the symptoms or the patient's details."""
 
 from __future__ import annotations
 
+import msgspec
 import structlog
 from litestar import Controller, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
-from lumen.plugins.otc.schemas import Recommendation, RecommendRequest
+from lumen.plugins.otc.schemas import PatientIn, Recommendation, RecommendRequest
 from lumen.plugins.otc.service import load_otc
-from lumen.plugins.sdk import PluginContext
+from lumen.plugins.sdk import PluginContext, UnprocessableEntity
 
 __all__ = ["OTCController"]
 
@@ -33,6 +34,23 @@ class OTCController(Controller):
         status_code=200,
     )
     async def recommend(self, ctx: Ctx, data: JSONBody[RecommendRequest]) -> Recommendation:
+        if data.patient_id is not None:
+            if data.patient is not None:
+                raise UnprocessableEntity("patient_id: give either `patient` or `patient_id`, not both")
+            profile = await ctx.patient(data.patient_id)
+            patient = msgspec.convert(
+                {
+                    "age": profile.get("age"),
+                    "sex": profile.get("sex") if profile.get("sex") in ("female", "male") else None,
+                    "pregnant": profile.get("pregnant"),
+                    "breastfeeding": profile.get("pregnancy_status") == "breastfeeding" or None,
+                    "conditions": [c[:100] for c in profile.get("condition_names", [])][:30],
+                    "allergies": [a[:100] for a in profile.get("allergy_names", [])][:30],
+                    "medications": [m[:100] for m in profile.get("medication_names", [])][:40],
+                },
+                PatientIn,
+            )
+            data = msgspec.structs.replace(data, patient=patient, patient_id=None)
         result = await load_otc().recommend(ctx, data)
         ctx.audit(
             "otc.recommended",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -140,6 +141,9 @@ class RecommendRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     symptoms: Annotated[str, msgspec.Meta(min_length=1, max_length=4000, pattern=r"\S")] | None = None
     triage: TriageIn | None = None
     patient: PatientIn | None = None
+    # One of the tenant's patient profiles instead of `patient` (age, sex, pregnancy, breastfeeding,
+    # conditions, allergies, current medications).
+    patient_id: uuid.UUID | None = None
 
 
 # --- response -----------------------------------------------------------------------------------------------

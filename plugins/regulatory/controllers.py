@@ -45,6 +45,8 @@ JurisdictionParam = Annotated[
     str | None,
     QueryParameter(
         max_length=20,
+        # Documents what the controller accepts (any case, spaces around commas), so clients can validate.
+        pattern=r"^ *([Uu][SsKk]|[Ee][Uu]|[Ii][Cc][Hh]) *(, *([Uu][SsKk]|[Ee][Uu]|[Ii][Cc][Hh]) *)*$",
         description="Only these jurisdictions, comma-separated: US, EU, UK, ICH.",
     ),
 ]

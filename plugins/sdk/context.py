@@ -22,7 +22,7 @@ from lumen.core.audit.models import AuditEvent
 from lumen.core.audit.recorder import RequestAudit
 from lumen.core.audit.service import AuditEntry
 from lumen.core.auth.principal import Principal
-from lumen.core.http.errors import Forbidden, LumenProblem
+from lumen.core.http.errors import Forbidden, LumenProblem, UnprocessableEntity
 from lumen.core.policy.decision import Decision
 from lumen.plugins.sdk.inference import ChatMessage, Generation, ModelServices, Passage
 from lumen.plugins.sdk.jobs import TenantTransaction, emit_plugin_event, enqueue_plugin_job
@@ -78,6 +78,7 @@ class PluginContext:
         separate_transaction: Callable[[], AbstractAsyncContextManager[TenantTransaction]] | None = None,
         decide: Callable[[str, dict[str, Any]], Awaitable[Decision]] | None = None,
         action: str | None = None,
+        patients: Callable[[uuid.UUID], Awaitable[dict[str, Any]]] | None = None,
     ) -> None:
         if principal.tenant_id is None:
             raise ValueError("a plugin context belongs to one tenant")
@@ -98,6 +99,7 @@ class PluginContext:
         self._separate_transaction = separate_transaction
         self._decide = decide
         self.action = action  # the action of the request's route
+        self._patients = patients
 
     # --- policy, the tenant, the tenant's audit trail --------------------------------------------------
 
@@ -163,6 +165,37 @@ class PluginContext:
             )
             for r in rows
         ]
+
+    # --- patient profiles --------------------------------------------------------------------------------
+
+    async def patient(self, patient_id: uuid.UUID | str) -> dict[str, Any]:
+        """The tenant's patient profile, decrypted, as plain builtins: `external_ref`, `birth_date`, `sex`,
+        `pregnancy_status`, `conditions`, `medications`, `allergies` (each a name or {system, code,
+        display}), `egfr`, `locale`, `consents`, and derived `age` (years), `pregnant` (bool or None),
+        `medication_names`, `condition_names`, `allergy_names`. Another tenant's or an unknown id is a 404;
+        a malformed one a 422 naming `patient_id`; a key without `patients:read` (or `admin`) a 403. The
+        read is audited (`patients.read`, the patient's id only). Never log what it returns."""
+        if self._patients is None:
+            raise LumenProblem("Patient profiles are not available here.", slug="service-unavailable")
+        if isinstance(patient_id, str):
+            try:
+                patient_id = uuid.UUID(patient_id)
+            except ValueError:
+                raise UnprocessableEntity("patient_id: not a UUID", slug="validation-error") from None
+        scopes = set(self.principal.scopes)
+        if not scopes & {"admin", "patients:read", "patients:write"}:
+            raise Forbidden("patient_id: reading a patient profile needs the `patients:read` scope")
+        profile = await self._patients(patient_id)
+        if self._audit is not None:
+            self._audit.record_also(
+                AuditEntry(
+                    action="patients.read",
+                    resource_type="patient",
+                    resource_id=str(patient_id),
+                    details={"via": self.action or self.plugin},
+                )
+            )
+        return profile
 
     # --- jobs, webhook events, and work that must outlive the request's outcome -----------------------
 

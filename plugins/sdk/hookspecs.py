@@ -18,6 +18,7 @@ from lumen.plugins.sdk.types import (
     CorpusDocument,
     JobSpec,
     KnowledgeSource,
+    PatientErasedContext,
     PluginInfo,
     PolicySource,
     StartupContext,
@@ -114,3 +115,10 @@ def tenant_provisioned(context: TenantEventContext) -> Awaitable[None] | None:
 def tenant_deleted(context: TenantEventContext) -> Awaitable[None] | None:
     """After a tenant's rows are deleted and committed: erase what the plugin keeps elsewhere (may be
     async)."""
+
+
+@hookspec
+def patient_erased(context: PatientErasedContext) -> Awaitable[None] | None:
+    """While a patient is being erased, in the erasing request's transaction: delete what the plugin keeps
+    about that patient (interviews, histories) through `context.transaction` (may be async). Raising fails
+    the erasure, so nothing is left half-erased."""

@@ -12,6 +12,7 @@ __all__ = [
     "CorpusDocument",
     "JobSpec",
     "KnowledgeSource",
+    "PatientErasedContext",
     "PluginInfo",
     "PolicySource",
     "StartupContext",
@@ -71,6 +72,16 @@ class StartupContext(msgspec.Struct, frozen=True, kw_only=True):
 class TenantEventContext(msgspec.Struct, frozen=True, kw_only=True):
     plugin: str
     tenant_id: uuid.UUID
+
+
+class PatientErasedContext(msgspec.Struct, frozen=True, kw_only=True):
+    """A patient being erased (DELETE /v1/patients/{id}): `transaction` is the erasing request's own, so what
+    the plugin deletes through its repositories commits or rolls back with the erasure."""
+
+    plugin: str
+    tenant_id: uuid.UUID
+    patient_id: uuid.UUID
+    transaction: Any  # lumen.plugins.sdk.TenantTransaction
 
 
 class CorpusDocument(msgspec.Struct, frozen=True, kw_only=True):

@@ -35,7 +35,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lumen.plugins.sdk import ActionSpec, KnowledgeSource, PluginInfo, StartupContext, hookimpl
+from lumen.plugins.sdk import (
+    ActionSpec,
+    KnowledgeSource,
+    PatientErasedContext,
+    PluginInfo,
+    StartupContext,
+    hookimpl,
+)
 from lumen.plugins.triage.schemas import TriageSettings
 
 NAME = "triage"
@@ -114,6 +121,14 @@ def register_knowledge() -> Sequence[KnowledgeSource]:
             entries=len(knowledge.complaints) + len(knowledge.red_flags),
         )
     ]
+
+
+@hookimpl
+async def patient_erased(context: PatientErasedContext) -> None:
+    """Interviews recorded for the patient (their `patient_ref` is the patient's id) go with the patient."""
+    from lumen.plugins.triage.repository import InterviewRepository
+
+    await context.transaction.repository(InterviewRepository).delete_for_patient(str(context.patient_id))
 
 
 @hookimpl

@@ -92,7 +92,17 @@ class TriageController(Controller):
     )
     async def assess(self, ctx: Ctx, data: JSONBody[AssessRequest]) -> Assessment:
         triage = load_triage()
-        state = triage.read(data.text, age=data.age, sex=data.sex, pregnant=data.pregnant)
+        age, sex, pregnant = data.age, data.sex, data.pregnant
+        if data.patient_id is not None:
+            profile = await ctx.patient(data.patient_id)
+            age = age if age is not None else profile.get("age")
+            sex = (
+                sex
+                if sex is not None
+                else (profile.get("sex") if profile.get("sex") in ("female", "male") else None)
+            )
+            pregnant = pregnant if pregnant is not None else profile.get("pregnant")
+        state = triage.read(data.text, age=age, sex=sex, pregnant=pregnant)
         result = triage.assess(state, _settings(ctx))
         ctx.audit("triage.assessed", resource_type="triage_assessment", details=_audit_details(result))
         log.info("triage.assessed", level=result.level, red_flags=len(result.red_flags))

@@ -20,5 +20,17 @@ class InterviewRepository(TenantRepository[TriageInterview]):
         found = (await self.session.execute(statement)).scalar_one_or_none()
         return cast("TriageInterview | None", found)
 
+    async def delete_for_patient(self, patient_ref: str) -> int:
+        """Erase the interviews recorded for one patient reference (patient erasure); returns how many."""
+        rows = (
+            await self.session.execute(self.select().where(TriageInterview.patient_ref == patient_ref))
+        ).scalars()
+        count = 0
+        for row in list(rows):
+            await self.session.delete(row)
+            count += 1
+        await self.session.flush()
+        return count
+
     async def save(self) -> None:
         await self.session.flush()

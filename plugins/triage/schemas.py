@@ -207,6 +207,8 @@ class AssessRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     age: Age | None = None
     sex: Sex | None = None
     pregnant: bool | None = None
+    # One of the tenant's patient profiles: its age, sex and pregnancy fill whatever is not given above.
+    patient_id: uuid.UUID | None = None
 
 
 class InterviewIn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -1,7 +1,7 @@
 """Real inference processes for the pool's tests: two `lumen inference serve` replicas on loopback, each a
 separate process running SmolLM2-135M on the CPU, and two small LoRA adapters made here with peft.
 
-The converted model is cached across runs (LUMEN_TEST_MODEL_DIR, default ~/.cache/lumen-tests/models): the
+The converted model is cached across runs (LUMEN_TEST_MODEL_DIR, default the cache `lumen serve` uses): the
 first run converts the GGUF from the wheel once; every run checks the files' SHA-256.
 """
 
@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import platformdirs
 import pytest
 
 from lumen.inference.local.store import ModelStore, StoredModel
 
-MODEL_DIR = Path(os.environ.get("LUMEN_TEST_MODEL_DIR", Path.home() / ".cache" / "lumen-tests" / "models"))
+# The same cache `lumen serve` uses by default (inference.model_dir), so a machine converts the model once.
+MODEL_DIR = Path(os.environ.get("LUMEN_TEST_MODEL_DIR", platformdirs.user_cache_path("lumen") / "models"))
 BASE_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 

@@ -58,4 +58,4 @@ def test_a_tenant_chats_with_the_local_engine_started_by_serve(server: tuple[Ser
     assert isinstance(answer, dict) and answer["choices"][0]["message"]["content"].strip()
     # The engine is a separate process on loopback, not a library call inside the API.
     log = live.log.read_text()
-    assert "inference.local_engine_ready" in log
+    assert "inference.engine_ready" in log

@@ -145,7 +145,7 @@ async def test_committed_event_is_delivered_without_a_wake_up(
     await _endpoint(hooks, tenant, receiver.url)
     async with hook_app.state.db.transaction(Scope.tenant(tenant.id)) as session:
         await emit(session, tenant.id, "webhook.test", {"note": "no wake-up"})  # and no wake_after_commit
-    [got] = await receiver.wait_for(1, within=5)
+    [got] = await receiver.wait_for(1, within=15)
     assert b"no wake-up" in got.body
 
 
@@ -224,7 +224,7 @@ async def test_a_delivery_whose_job_was_lost_is_rescued(
     from lumen.core.jobs.outbox import wake
 
     await wake(hook_app.state.redis)
-    received = await receiver.wait_for(1, within=10)
+    received = await receiver.wait_for(1, within=30)
     assert all(b"lost job" in got.body for got in received)
     assert len({got.headers["webhook-id"] for got in received}) == 1  # a rescue is the same message
 

@@ -59,7 +59,7 @@ async def test_delivery_survives_a_killed_worker(
         await asyncio.sleep(2)  # connected and subscribed
         sent = await hooks.post(f"/v1/webhooks/endpoints/{endpoint['id']}/test", headers=tenant.headers)
         assert sent.status_code == 202
-        await receiver.wait_for(1, within=10)
+        await receiver.wait_for(1, within=60)  # a worker process starts (imports, plugins) before it delivers
         os.killpg(
             first.pid, signal.SIGKILL
         )  # mid-delivery: no attempt was recorded, the job was not finished

@@ -139,7 +139,8 @@ async def test_ask_cites_211_180_for_record_retention(
     assert body["citations"][0]["quote"] == load_catalog().entries["us-21cfr-211.180-a"].summary
     # No pool in this branch: the model's 503 is caught and the cited passages are the answer.
     assert body["answer_source"] == "extract" and "[us-21cfr-211.180-a]" in body["answer"]
-    assert body["retrieval"] == "catalog"
+    # The catalog's own ranking, merged with retrieval's passages once the shared corpus is indexed.
+    assert body["retrieval"] in ("catalog", "catalog+retrieval")
 
 
 async def test_ask_abstains_out_of_scope(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:

@@ -1,7 +1,7 @@
 """Training: tenant datasets (versioned by name) and training runs, both tenant-owned under RLS.
 
-Revision ID: 0013_training
-Revises: 0012_interaction_rules
+Revision ID: 0016_training
+Revises: 0015_patients
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql
 
 from lumen.core.db.rls import enable_tenant_rls
 
-revision: str = "0013_training"
-down_revision: str | None = "0012_interaction_rules"
+revision: str = "0016_training"
+down_revision: str | None = "0015_patients"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
