@@ -59,6 +59,7 @@ from lumen.tenants.app.controllers import SESSION_SECONDS, PatientAppController,
 from lumen.tenants.controllers import BrandingController, KeyController, TenantController
 from lumen.tenants.patients.controllers import PatientController
 from lumen.tenants.patients.keyring import MasterKeyring
+from lumen.training.controllers import AdapterRollbackController, DatasetController, RunController
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -218,6 +219,9 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             AdapterController,
             DocumentController,
             SearchController,
+            DatasetController,
+            RunController,
+            AdapterRollbackController,
             *host.routers,
         ],
         # Every authenticated route is decided by the policy (its `opt["action"]`), failing closed.

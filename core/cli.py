@@ -884,5 +884,13 @@ def _guarded(action: Callable[[], T]) -> T:
         sys.exit(1)
 
 
+def _add_training_commands() -> None:
+    from lumen.training.cli import train
+
+    main.add_command(train)
+
+
+_add_training_commands()
+
 if __name__ == "__main__":
     main()

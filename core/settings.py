@@ -167,6 +167,24 @@ class InferenceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
             raise SettingsError("LUMEN_INFERENCE__MAX_QUEUE must not be negative")
 
 
+class TrainingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # CPU threads one training run uses in the worker (the worker's other jobs keep the rest).
+    threads: Annotated[int, msgspec.Meta(ge=1, le=256)] = 2
+    # A checkpoint (adapter weights, optimiser state, step) is written every this many steps; a run whose
+    # worker died resumes from the last one.
+    checkpoint_every: Annotated[int, msgspec.Meta(ge=1)] = 5
+    # The longest one training run may take in the worker before arq cancels it (and retries it); also how
+    # long a run whose worker died waits before arq hands it to another worker (which resumes it).
+    job_timeout_seconds: Annotated[int, msgspec.Meta(ge=60)] = 3600
+    # Whether the workers have a CUDA GPU: QLoRA (bitsandbytes 4-bit) needs one; without it a qlora run is
+    # refused with a 422 rather than silently trained as something else.
+    gpu: bool = False
+    # Most examples one dataset may hold.
+    max_examples: Annotated[int, msgspec.Meta(ge=1)] = 5000
+    # Where training runs keep their checkpoints. Empty: the data dir's training/ folder.
+    work_dir: str = ""
+
+
 class PatientSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Base64 of 32 random bytes: the master key that wraps each tenant's patient data key (AES-256-GCM; a KMS
     # key in production). Generated 0600 into the data dir (patients-master.key) if unset.
@@ -204,6 +222,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     jobs: JobSettings = msgspec.field(default_factory=JobSettings)
     inference: InferenceSettings = msgspec.field(default_factory=InferenceSettings)
+    training: TrainingSettings = msgspec.field(default_factory=TrainingSettings)
     patients: PatientSettings = msgspec.field(default_factory=PatientSettings)
     # The operator's allow-list of installed plugins to load (LUMEN_PLUGINS=a,b); empty loads them all.
     plugins: list[str] = msgspec.field(default_factory=list)
@@ -237,6 +256,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         if self.inference.model_dir:
             return Path(self.inference.model_dir).expanduser()
         return platformdirs.user_cache_path("lumen") / "models"
+
+    @property
+    def training_path(self) -> Path:
+        return (
+            Path(self.training.work_dir).expanduser()
+            if self.training.work_dir
+            else self.data_path / "training"
+        )
 
     @property
     def uses_embedded_database(self) -> bool:

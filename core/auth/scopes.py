@@ -23,6 +23,8 @@ KERNEL_SCOPES = {
     "inference:generate": "Generate text with the inference pool (chat completions) and list models.",
     "adapters:manage": "Upload and delete the tenant's LoRA adapters.",
     "adapters:read": "List the tenant's LoRA adapters.",
+    "training:manage": "Upload training datasets, start and cancel training runs, roll back adapters.",
+    "training:read": "Read training datasets and runs.",
     "documents:read": "List and read the tenant's documents.",
     "documents:write": "Upload, version and delete the tenant's documents.",
     "search": "Search the tenant's documents and the shared corpora it may read.",

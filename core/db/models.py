@@ -21,6 +21,7 @@ from lumen.inference.pool import models as inference
 from lumen.inference.retrieval import models as retrieval
 from lumen.tenants import models as tenants
 from lumen.tenants.patients import models as patients
+from lumen.training import models as training
 
 __all__ = [
     "Base",
@@ -34,6 +35,7 @@ __all__ = [
     "policy",
     "retrieval",
     "tenants",
+    "training",
     "webhooks",
 ]
 

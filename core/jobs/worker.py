@@ -260,7 +260,18 @@ def build_worker(
     assert settings.redis.url is not None
     assert settings.database.url is not None
     host = PluginHost(allow=settings.plugins, extra=plugins)
-    functions: list[Function] = [func(deliver, name=DELIVER_JOB, max_tries=3)]
+    from lumen.training.tasks import TRAIN_JOB, training_job
+
+    functions: list[Function] = [
+        func(deliver, name=DELIVER_JOB, max_tries=3),
+        # Training runs for hours, not seconds: its own timeout (a dead worker's run resumes after it).
+        func(
+            training_job(settings),  # type: ignore[arg-type]
+            name=TRAIN_JOB,
+            max_tries=_TRIES,
+            timeout=settings.training.job_timeout_seconds,
+        ),
+    ]
     cron_jobs: list[CronJob] = []
     functions += retrieval_functions(_plugin_job, _TRIES)
     for plugin in host.plugins.values():

@@ -115,6 +115,20 @@ KERNEL_ACTIONS: dict[str, ActionSpec] = {
     "adapters.delete": ActionSpec(
         description="Delete a LoRA adapter.", scopes=("adapters:manage",), operator=True
     ),
+    # Training: tenant datasets, LoRA runs (worker jobs), rollback of a trained adapter's current version.
+    "training.datasets.create": ActionSpec(
+        description="Upload a training dataset (validated, PHI-scanned).", scopes=("training:manage",)
+    ),
+    "training.read": ActionSpec(
+        description="List and read training datasets and runs.",
+        scopes=("training:manage", "training:read"),
+        access="read",
+    ),
+    "training.runs.create": ActionSpec(description="Start a training run.", scopes=("training:manage",)),
+    "training.runs.cancel": ActionSpec(description="Cancel a training run.", scopes=("training:manage",)),
+    "training.adapters.rollback": ActionSpec(
+        description="Point a trained adapter's name at an earlier version.", scopes=("training:manage",)
+    ),
     # Patient profiles (PHI, encrypted at rest): every read is audited through `audit_phi_read`.
     "patients.create": ActionSpec(
         description="Create a patient profile (JSON or a FHIR Bundle).", scopes=("patients:write",), phi=True

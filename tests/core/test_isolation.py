@@ -197,6 +197,32 @@ async def _gmp_action_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
     return str(actions[0]["id"])
 
 
+TRAINING_EXAMPLES = [
+    {
+        "messages": [
+            {"role": "user", "content": f"Question {i}?"},
+            {"role": "assistant", "content": f"Answer {i}."},
+        ]
+    }
+    for i in range(6)
+]
+
+
+async def _training_dataset_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    body = {"name": "victim", "examples": TRAINING_EXAMPLES}
+    r = await client.post("/v1/training/datasets", json=body, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def _training_run_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    dataset = await _training_dataset_of(client, owner)
+    body = {"dataset": dataset, "hyperparameters": {"max_steps": 1}}
+    r = await client.post("/v1/training/runs", json=body, headers=owner.headers)
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
+
+
 async def _document_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
     body = {
         "title": f"victim-{uuid.uuid4().hex[:8]}",
@@ -209,6 +235,8 @@ async def _document_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
 
 
 FACTORIES: dict[str, Factory] = {
+    "dataset_id": _training_dataset_of,
+    "run_id": _training_run_of,
     "adapter_id": _adapter_of,
     "key_id": _key_of,
     "tenant_id": _tenant_of,
