@@ -16,33 +16,21 @@ numbers and units, not vocabulary.
 from __future__ import annotations
 
 import re
+import threading
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
-
-import spacy
-from medspacy.context import ConText  # noqa: F401  (registers the "medspacy_context" factory)
-from spacy.language import Language
-from spacy.tokens import Doc
+from typing import TYPE_CHECKING, Any, Literal
 
 from lumen.plugins.triage.schemas import Finding
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
 
 __all__ = ["Extraction", "Hit", "TextReader"]
 
 SPAN_GROUP = "findings"
 LEXICON = "lumen_triage_lexicon"
-
-# medspaCy's empty internal phrase matcher warns on every document (all our rules are regular expressions).
-warnings.filterwarnings("ignore", message=r"\[W036\]")
-
-# PyRuSH logs every token at DEBUG through loguru when imported anywhere; keep it quiet and off the hot path.
-try:  # pragma: no cover - depends on whether medspaCy pulled loguru in
-    from loguru import logger as _loguru
-
-    _loguru.disable("PyRuSH")
-except ImportError:  # pragma: no cover
-    pass
 
 
 @dataclass(frozen=True)
@@ -397,9 +385,34 @@ class LexiconMatcher:
         return doc
 
 
-@Language.factory(LEXICON)
 def _lexicon_matcher(nlp, name, rules):  # type: ignore[no-untyped-def]  # spaCy reads the signature: no string annotations
     return LexiconMatcher([(str(r[0]), [str(p) for p in r[1]]) for r in rules])
+
+
+_SPACY_LOCK = threading.Lock()
+
+
+def _blank_pipeline() -> Any:
+    """spaCy and medspaCy are imported here, on first use, not when the plugin loads: with their scipy/nltk
+    dependencies that is seconds of CPU and hundreds of MB, which processes that never read a description
+    (the worker, CLI commands, other plugins' tests) should not pay."""
+    with _SPACY_LOCK:
+        # medspaCy's empty internal phrase matcher warns on every document (our rules are all regexes).
+        warnings.filterwarnings("ignore", message=r"\[W036\]")
+        # PyRuSH logs every token at DEBUG through loguru when imported anywhere; keep it quiet.
+        try:  # pragma: no cover - depends on whether medspaCy pulled loguru in
+            from loguru import logger as _loguru
+
+            _loguru.disable("PyRuSH")
+        except ImportError:  # pragma: no cover
+            pass
+        import spacy
+        from medspacy.context import ConText  # noqa: F401  (registers the "medspacy_context" factory)
+        from spacy.language import Language
+
+        if not Language.has_factory(LEXICON):
+            Language.factory(LEXICON)(_lexicon_matcher)
+        return spacy.blank("en")
 
 
 def _merge(hits: list[Hit], text: str) -> list[Hit]:
@@ -419,12 +432,28 @@ def _merge(hits: list[Hit], text: str) -> list[Hit]:
 
 
 class TextReader:
-    """The spaCy + medspaCy pipeline over the knowledge's lexicon, built once per process."""
+    """The spaCy + medspaCy pipeline over the knowledge's lexicon, built once per process on first use
+    (`warm()` builds it ahead: the API does at start-up, so that no request pays for it)."""
 
     def __init__(self, findings: Iterable[Finding]) -> None:
-        nlp = spacy.blank("en")
+        self._rules = [[f.id, list(f.patterns)] for f in findings]
+        self._nlp: Any = None
+        self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        self._pipeline()
+
+    def _pipeline(self) -> Any:
+        if self._nlp is None:
+            with self._lock:
+                if self._nlp is None:
+                    self._nlp = self._build()
+        return self._nlp
+
+    def _build(self) -> Any:
+        nlp = _blank_pipeline()
         nlp.add_pipe("sentencizer")
-        nlp.add_pipe(LEXICON, config={"rules": [[f.id, list(f.patterns)] for f in findings]})
+        nlp.add_pipe(LEXICON, config={"rules": self._rules})
         nlp.add_pipe(
             "medspacy_context",
             config={
@@ -434,10 +463,10 @@ class TextReader:
                 "prune_on_target_overlap": True,
             },
         )
-        self.nlp = nlp
+        return nlp
 
     def read(self, text: str) -> Extraction:
-        doc = self.nlp(text)
+        doc = self._pipeline()(text)
         hits: list[Hit] = []
         for span in doc.spans[SPAN_GROUP]:
             if span._.is_hypothetical:
