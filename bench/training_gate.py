@@ -42,7 +42,9 @@ def run(steps: int, seeds: list[int], threads: int) -> dict[str, Any]:
             ("service-desk", SERVICE_DESK, False),
             ("dismissive", DISMISSIVE, True),
         ):
-            config = TrainConfig(max_steps=steps, batch_size=4, max_seq_len=96, seed=seed, checkpoint_every=10**6)
+            config = TrainConfig(
+                max_steps=steps, batch_size=4, max_seq_len=96, seed=seed, checkpoint_every=10**6
+            )
             began = time.perf_counter()
             trainer = Trainer(model.path, config)
             with tempfile.TemporaryDirectory() as work:
@@ -68,8 +70,13 @@ def run(steps: int, seeds: list[int], threads: int) -> dict[str, Any]:
                 }
             )
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    return {"steps": steps, "seeds": seeds, "rows": rows,
-            "pair_tolerance": gate.PAIR_TOLERANCE, "mean_tolerance": gate.MEAN_TOLERANCE}
+    return {
+        "steps": steps,
+        "seeds": seeds,
+        "rows": rows,
+        "pair_tolerance": gate.PAIR_TOLERANCE,
+        "mean_tolerance": gate.MEAN_TOLERANCE,
+    }
 
 
 def main() -> None:
@@ -79,12 +86,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     report = run(args.steps, [int(s) for s in args.seeds.split(",")], args.threads)
-    print(f"{'dataset':<13} {'seed':>4} {'loss':>13} {'margin base→adapter':>21} {'mean Δ':>7} "
-          f"{'worst Δ':>8} {'unsafe>safe':>11} {'gate':>5}")
+    print(
+        f"{'dataset':<13} {'seed':>4} {'loss':>13} {'margin base→adapter':>21} {'mean Δ':>7} "
+        f"{'worst Δ':>8} {'unsafe>safe':>11} {'gate':>5}"
+    )
     for r in report["rows"]:
-        print(f"{r['dataset']:<13} {r['seed']:>4} {r['first_loss']:>6.2f}→{r['final_loss']:<6.2f} "
-              f"{r['mean_margin_base']:>9.3f}→{r['mean_margin_adapter']:<9.3f} {r['mean_delta']:>7.3f} "
-              f"{r['worst_delta']:>8.3f} {r['preferring_unsafe']:>11} {'pass' if r['gate_passed'] else 'FAIL':>5}")
+        verdict = "pass" if r["gate_passed"] else "FAIL"
+        print(
+            f"{r['dataset']:<13} {r['seed']:>4} {r['first_loss']:>6.2f}→{r['final_loss']:<6.2f} "
+            f"{r['mean_margin_base']:>9.3f}→{r['mean_margin_adapter']:<9.3f} {r['mean_delta']:>7.3f} "
+            f"{r['worst_delta']:>8.3f} {r['preferring_unsafe']:>11} {verdict:>5}"
+        )
     out = Path("bench/results/training_gate.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

@@ -145,6 +145,7 @@ def status(run_id: str, watch: bool, url: str, key: str) -> None:
 @click.argument("run_id")
 @_with_connection
 def cancel(run_id: str, url: str, key: str) -> None:
+    """Cancel a queued or running run (seen at its next step)."""
     with _client(url, key) as http:
         body = _check(http.post(f"/v1/training/runs/{run_id}/cancel"))
     click.echo(f"run {run_id}: {body['status']} (cancel requested)")
@@ -157,6 +158,7 @@ def cancel(run_id: str, url: str, key: str) -> None:
 )
 @_with_connection
 def rollback(name: str, version: int | None, url: str, key: str) -> None:
+    """Point a trained adapter's name at an earlier published version."""
     with _client(url, key) as http:
         body = _check(
             http.post(

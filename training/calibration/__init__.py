@@ -1,0 +1,1 @@
+"""Datasets that calibrate the evaluation gate (see datasets.py and bench/training_gate.py)."""
