@@ -200,6 +200,7 @@ class QaController(Controller):
         # starts; the model's sentences then go out as they are checked, not held until the end.
         opt={"action": "qa.ask", "stream_after_commit": True},
         status_code=200,
+        media_type="text/event-stream",
     )
     async def ask_stream(self, ctx: Ctx, data: JSONBody[AskRequest]) -> Stream:
         return await stream_question(ctx, data)
