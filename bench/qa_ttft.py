@@ -143,6 +143,7 @@ def main() -> None:
                     for arm in order:
                         result = (before if arm == "before" else after)(http, headers, question)
                         runs[arm].append({"question": question, **result})
+                        print(f"{arm:<7} {result['ttft']:8.2f} s  {question}", flush=True)
                     n += 1
     finally:
         proc.terminate()

@@ -192,7 +192,9 @@ class InferenceGateway:
         except PoolError as exc:
             raise pool_problem(exc) from None
         finally:
-            await events.aclose()
+            aclose = getattr(events, "aclose", None)  # an async generator: closes the replica's stream
+            if aclose is not None:
+                await aclose()
             await self.charge_output(tenant_id, None, completion, public, label)
 
     async def _generate(
