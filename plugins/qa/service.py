@@ -915,13 +915,8 @@ class QaEngine:
                     sent.append(sentence)
                 if finished:
                     break
-            if failed and pieces is not None:
-                # Let the model finish (nothing more is sent) rather than hanging up on it mid-answer:
-                # bounded by max_tokens, and the replica's output is charged whole.
-                async for _ in pieces:
-                    pass
         except LumenProblem:
-            failed = failed or ["model_unavailable"]
+            failed = ["model_unavailable"]
         finally:
             aclose = getattr(pieces, "aclose", None)
             if aclose is not None:
