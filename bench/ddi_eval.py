@@ -17,8 +17,8 @@ Run from the repository root in the project's virtualenv:
 
     python bench/ddi_eval.py
 
-Prints a table and writes JSON to bench/results/ddi_eval.json. Skips (exit 0) with a message when
-../shared/benchmarks is absent.
+Prints a table and writes JSON to bench/results/ddi_eval.json (or `--out PATH`). Skips (exit 0) with a
+message when ../shared/benchmarks is absent.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def coverage(engine: Checker, files: list[Path]) -> dict[str, Any]:
     }
 
 
-def main() -> int:
+def main(out: Path | None = None) -> int:
     if not BENCHMARKS.is_dir():
         print(f"skipped: {BENCHMARKS} is absent (the ONC lists live in ../shared/benchmarks, not in a clone)")
         return 0
@@ -203,8 +203,9 @@ def main() -> int:
         print(f"high priority not flagged (first 15): {', '.join(high['examples_not_flagged'])}")
     if negatives["flagged"]:
         print(f"negative controls flagged: {', '.join(negatives['flagged'])}")
-    RESULTS.mkdir(exist_ok=True)
-    out = {
+    out = out or RESULTS / "ddi_eval.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = {
         "knowledge_version": engine.version,
         "ingredients": len(engine.knowledge.ingredients),
         "onc_high_priority": high,
@@ -213,9 +214,10 @@ def main() -> int:
         "negative_controls": negatives,
         "coverage": cover,
     }
-    (RESULTS / "ddi_eval.json").write_text(json.dumps(out, indent=1), encoding="utf-8")
+    out.write_text(json.dumps(result, indent=1), encoding="utf-8")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `--out PATH`: where the JSON goes (bench/eval_report.py passes its results folder).
+    sys.exit(main(Path(sys.argv[sys.argv.index("--out") + 1]) if "--out" in sys.argv[1:-1] else None))

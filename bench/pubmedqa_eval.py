@@ -2,7 +2,12 @@
 yes / no / maybe by the configured model, scored with accuracy and macro-F1 on the official 500-question
 test split (test_ground_truth.json).
 
-    python bench/pubmedqa_eval.py [--limit N] [--data ../shared/benchmarks/pubmedqa]
+    python bench/pubmedqa_eval.py [--limit N] [--seed 0] [--data ../shared/benchmarks/pubmedqa]
+
+test_ground_truth.json lists the questions grouped by label (its first 276 are all "yes"), so the questions
+run in a seeded random order: `--limit N` is a random sample of the split, the same one for the same seed.
+The JSON is rewritten after every question, so a run stopped early still reports what it measured (with
+`"complete": false` and the N it reached).
 
 The model: the OpenAI-compatible servers in LUMEN_INFERENCE_URLS (the production pool, e.g. vLLM), else a
 local engine started here (`lumen inference serve`, the CPU model; slow). Prints a table and writes JSON to
@@ -15,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -67,10 +73,40 @@ def start_local_engine() -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("the local engine did not start in 15 minutes")
 
 
-async def run(data: Path, limit: int | None, url: str, model: str) -> dict[str, Any]:
+def summary(
+    gold: list[str], pred: list[str], seconds: list[float], model: str, planned: int, seed: int
+) -> dict[str, Any]:
+    accuracy = sum(g == p for g, p in zip(gold, pred, strict=True)) / len(gold)
+    return {
+        "harness": "pubmedqa",
+        "split": "PQA-L test (test_ground_truth.json)",
+        "questions": len(gold),
+        "planned": planned,
+        "complete": len(gold) == planned,
+        "order": f"random, seed {seed}",
+        "model": model,
+        "endpoint": "LUMEN_INFERENCE_URLS" if os.environ.get("LUMEN_INFERENCE_URLS") else "local CPU engine",
+        "accuracy": round(accuracy, 4),
+        "macro_f1": round(macro_f1(gold, pred), 4),
+        "predicted": {label: pred.count(label) for label in LABELS},
+        "gold": {label: gold.count(label) for label in LABELS},
+        "seconds_per_question": round(sum(seconds) / len(seconds), 3),
+    }
+
+
+def write(out: Path, report: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+
+
+async def run(
+    data: Path, limit: int | None, url: str, model: str, seed: int = 0, out: Path | None = None
+) -> dict[str, Any]:
     items = json.loads((data / "ori_pqal.json").read_text())
     truth: dict[str, str] = json.loads((data / "test_ground_truth.json").read_text())
-    pmids = list(truth)[:limit] if limit else list(truth)
+    pmids = list(truth)
+    random.Random(seed).shuffle(pmids)
+    pmids = pmids[:limit] if limit else pmids
     async with httpx.AsyncClient(base_url=url, timeout=600) as http:
 
         async def generate(messages: Sequence[ChatMessage], max_tokens: int) -> Generation:
@@ -93,7 +129,9 @@ async def run(data: Path, limit: int | None, url: str, model: str) -> dict[str, 
                 finish_reason=body["choices"][0].get("finish_reason") or "stop",
             )
 
-        gold, pred, seconds = [], [], []
+        gold: list[str] = []
+        pred: list[str] = []
+        seconds: list[float] = []
         for pmid in pmids:
             item = items[pmid]
             started = time.perf_counter()
@@ -101,19 +139,9 @@ async def run(data: Path, limit: int | None, url: str, model: str) -> dict[str, 
             seconds.append(time.perf_counter() - started)
             gold.append(truth[pmid])
             pred.append(label)
-    accuracy = sum(g == p for g, p in zip(gold, pred, strict=True)) / len(gold)
-    return {
-        "harness": "pubmedqa",
-        "split": "PQA-L test (test_ground_truth.json)",
-        "questions": len(gold),
-        "model": model,
-        "endpoint": "LUMEN_INFERENCE_URLS" if os.environ.get("LUMEN_INFERENCE_URLS") else "local CPU engine",
-        "accuracy": round(accuracy, 4),
-        "macro_f1": round(macro_f1(gold, pred), 4),
-        "predicted": {label: pred.count(label) for label in LABELS},
-        "gold": {label: gold.count(label) for label in LABELS},
-        "seconds_per_question": round(sum(seconds) / len(seconds), 3),
-    }
+            if out is not None:  # a checkpoint: a run stopped early still has its figures
+                write(out, summary(gold, pred, seconds, model, len(pmids), seed))
+    return summary(gold, pred, seconds, model, len(pmids), seed)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -122,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--data", type=Path, default=HERE.parent.parent / "shared" / "benchmarks" / "pubmedqa"
     )
+    parser.add_argument("--seed", type=int, default=0, help="Order of the questions (random, reproducible).")
     parser.add_argument("--model", default="lumen-base")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "pubmedqa.json")
     args = parser.parse_args(argv)
@@ -135,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     else:
         engine, url = start_local_engine()
     try:
-        report = asyncio.run(run(args.data, args.limit, url, args.model))
+        report = asyncio.run(run(args.data, args.limit, url, args.model, args.seed, args.out))
     finally:
         if engine is not None:
             engine.terminate()

@@ -12,7 +12,7 @@
 
     .venv/bin/python bench/regulatory_eval.py
 
-Prints tables and writes bench/results/regulatory_eval.json.
+Prints tables and writes bench/results/regulatory_eval.json (or `--out PATH`).
 """
 
 from __future__ import annotations
@@ -263,4 +263,7 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
+    # `--out PATH`: where the JSON goes (bench/eval_report.py passes its results folder).
+    if "--out" in sys.argv[1:-1]:
+        RESULTS = Path(sys.argv[sys.argv.index("--out") + 1])
     sys.exit(asyncio.run(main()))

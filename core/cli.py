@@ -814,11 +814,31 @@ def eval_pubmedqa(limit: int | None) -> None:
 
 @eval_group.command("report")
 @click.option(
-    "--pubmedqa-limit", type=int, default=50, help="PubMedQA questions to run (the CPU model is slow)."
+    "--pubmedqa-limit",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="PubMedQA questions to run (0: the whole test split; the CPU model is slow).",
 )
-def eval_report(pubmedqa_limit: int) -> None:
-    """Run every evaluation harness and write a Markdown report with one PNG chart per harness."""
-    _bench("eval_report.py", "--pubmedqa-limit", str(pubmedqa_limit))
+@click.option(
+    "--only",
+    default="",
+    help="Comma-separated harnesses (triage, triage-holdout, ddi, retrieval, "
+    "regulatory, pubmedqa); default all.",
+)
+@click.option("--out", default=None, help="Folder for report.md and the PNGs (default bench/results/report).")
+@click.option("--results", default=None, help="Folder for the harnesses' JSON (default bench/results).")
+def eval_report(pubmedqa_limit: int, only: str, out: str | None, results: str | None) -> None:
+    """Run every evaluation harness and write a Markdown report with one PNG chart per harness (a harness
+    that is not installed is listed as skipped)."""
+    arguments = ["--pubmedqa-limit", str(pubmedqa_limit)]
+    if only:
+        arguments += ["--only", only]
+    if out:
+        arguments += ["--out", os.path.abspath(out)]
+    if results:
+        arguments += ["--results", os.path.abspath(results)]
+    _bench("eval_report.py", *arguments)
 
 
 @main.group()

@@ -6,7 +6,7 @@ model that indexed the passages)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from lumen.core.http.errors import LumenProblem, UnprocessableEntity
@@ -47,6 +47,31 @@ class ModelServicesImpl:
                 "The inference pool is not configured on this Lumen.", slug="service-unavailable"
             )
         return await self._generator.generate(
+            tenant_id,
+            messages,
+            model=model,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stop,
+            seed=seed,
+        )
+
+    def generate_stream(
+        self,
+        tenant_id: uuid.UUID,
+        messages: Sequence[ChatMessage],
+        *,
+        model: str = "lumen-base",
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> AsyncIterator[str]:
+        if self._generator is None:
+            raise LumenProblem(
+                "The inference pool is not configured on this Lumen.", slug="service-unavailable"
+            )
+        return self._generator.generate_stream(
             tenant_id,
             messages,
             model=model,

@@ -150,6 +150,10 @@ class UnitOfWorkMiddleware(ASGIMiddleware):
         db: Database = scope["litestar_app"].state.db
         uow = UnitOfWork(db)
         scope.setdefault("state", {})[_STATE_KEY] = uow
+        opt = getattr(scope.get("route_handler"), "opt", None) or {}
+        if opt.get("stream_after_commit"):
+            await self._stream_after_commit(uow, scope, receive, send, next_app)
+            return
         messages: list[Message] = []
         status = 500
 
@@ -174,6 +178,44 @@ class UnitOfWorkMiddleware(ASGIMiddleware):
             messages = _problem(503, "service-unavailable", "The change could not be committed; retry.")
         for message in messages:
             await send(message)
+
+    async def _stream_after_commit(
+        self, uow: UnitOfWork, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp
+    ) -> None:
+        """Routes with `opt={"stream_after_commit": True}` (answers streamed as they are generated): the
+        handler's work (its reads, its audit record) commits when the response starts, before the first
+        byte, and the body then passes through as it is produced. The body must not use the request's
+        session (it is closed by then); a failed commit still answers a clean problem, as nothing was sent."""
+        replaced = False
+
+        async def forward(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return
+            if message["type"] == "http.response.start":
+                problem: list[Message] | None = None
+                try:
+                    await uow.complete(message["status"], [message])
+                except IntegrityError as exc:
+                    log.warning("db.commit_conflict", constraint=_constraint(exc))
+                    problem = _problem(409, "conflict", "The change conflicts with data committed meanwhile.")
+                except (DBAPIError, OSError) as exc:
+                    log.error("db.commit_failed", error_type=type(exc).__name__)
+                    problem = _problem(
+                        503, "service-unavailable", "The change could not be committed; retry."
+                    )
+                if problem is not None:
+                    replaced = True
+                    for part in problem:
+                        await send(part)
+                    return
+            await send(message)
+
+        try:
+            await next_app(scope, receive, forward)
+        except BaseException:
+            await uow.abort()
+            raise
 
 
 def _constraint(exc: IntegrityError) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,64 @@ class InferenceGateway:
             return await self._generate(tenant_id, messages, model, max_tokens, temperature, stop, seed)
         except PoolError as exc:
             raise pool_problem(exc) from None
+
+    async def generate_stream(
+        self,
+        tenant_id: uuid.UUID,
+        messages: Sequence[ChatMessage],
+        *,
+        model: str = "lumen-base",
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> AsyncIterator[str]:
+        """`generate()` as the text pieces arrive: the pool fails over before the first piece; after it, a
+        broken replica raises a 503 problem from the iterator. Output tokens are charged when it ends."""
+        public = self.base_name if model == "lumen-base" else model
+        try:
+            async with self.db.transaction(Scope.tenant(tenant_id)) as session:
+                adapter = await self.resolve(session, tenant_id, public)
+        except PoolError as exc:
+            raise pool_problem(exc) from None
+        label = None if adapter is None else public
+        await self.charge_prompt(
+            tenant_id, None, estimate_tokens([m.content for m in messages]), public, label
+        )
+        body: dict[str, Any] = {
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+        }
+        if stop:
+            body["stop"] = list(stop)
+        if seed is not None:
+            body["seed"] = seed
+        completion = 0
+        try:
+            events = self.pool.stream("/v1/chat/completions", body, adapter)
+        except PoolError as exc:
+            raise pool_problem(exc) from None
+        try:
+            async for event in events:
+                if "error" in event:
+                    raise LumenProblem(
+                        str(event["error"].get("message") or "The model failed mid-answer."),
+                        slug="service-unavailable",
+                    )
+                if event.get("usage"):
+                    completion = int(event["usage"].get("completion_tokens", 0))
+                for choice in event.get("choices") or []:
+                    piece = (choice.get("delta") or {}).get("content")
+                    if piece:
+                        yield piece
+        except PoolError as exc:
+            raise pool_problem(exc) from None
+        finally:
+            aclose = getattr(events, "aclose", None)  # an async generator: closes the replica's stream
+            if aclose is not None:
+                await aclose()
+            await self.charge_output(tenant_id, None, completion, public, label)
 
     async def _generate(
         self,

@@ -11,8 +11,10 @@ Order of work for one question, each step in code the model cannot talk its way 
 3. Everything else: passages from the patient-education corpus (`ctx.retrieve`, or the in-memory BM25 index
    of the same topics while retrieval is unavailable). Below the confidence threshold: abstain.
 4. The model phrases an answer from the passages; the output is checked (grounded in the passages, no
-   doses, no links, no diagnosis, no role-play) and replaced by an extractive answer from the passages when
-   it fails. Citations are always the passages used, never text the model wrote.
+   doses, no links, no diagnosis, no role-play, [n] markers only to retrieved passages) and replaced by an
+   extractive answer from the passages when it fails. Citations are always the passages used, never text
+   the model wrote. Streamed (`QaEngine.stream`), each sentence is checked before it is sent, and a check
+   failing after text went out ends the stream with a `withdrawn` event carrying the safe answer.
 
 Prompt injection in the question or in retrieved text is removed before the model sees it and cannot change
 any of the above: the rules are this module's control flow, not the prompt's.
@@ -26,7 +28,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -57,8 +59,11 @@ from lumen.plugins.sdk import (
 
 __all__ = [
     "CORPUS",
+    "Draft",
     "QaEngine",
+    "StreamEvent",
     "analyse",
+    "check_sentence",
     "clean_passage_text",
     "is_injection",
     "load_engine",
@@ -552,6 +557,53 @@ async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
+@dataclass
+class Draft:
+    """An education answer decided up to the model's phrasing (see QaEngine.plan)."""
+
+    text: str  # what to look up and phrase for (injection and diagnosis-request wording removed)
+    passages: list[Passage]
+    citations: list[Citation]
+    confidence: float
+    guards: list[str]
+    prefix: str  # fixed text said before the phrased answer (the no-diagnosis notice), or ""
+    settings: QaSettings
+    number: str
+    locale: str | None
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    event: str  # meta, delta, done, withdrawn
+    data: dict[str, Any]
+
+
+def _meta(answer: Answer) -> dict[str, Any]:
+    return {k: v for k, v in msgspec.to_builtins(answer).items() if k != "answer"}
+
+
+def _chunks(text: str, words: int = 8) -> list[str]:
+    """A fixed (already checked) answer in pieces of a few words, for the stream."""
+    parts = text.split(" ")
+    return [
+        " ".join(parts[i : i + words]) + (" " if i + words < len(parts) else "")
+        for i in range(0, len(parts), words)
+    ]
+
+
+_BOUNDARY = re.compile(r"[.!?]\s+")
+
+
+def _split_complete(buffer: str, *, final: bool) -> tuple[list[str], str]:
+    """The complete sentences at the start of the buffer, and the rest (all of it a sentence when final)."""
+    if final:
+        return sentences(buffer), ""
+    ends = list(_BOUNDARY.finditer(buffer))
+    if not ends:
+        return [], buffer
+    return sentences(buffer[: ends[-1].start() + 1]), buffer[ends[-1].end() :]
+
+
 class QaEngine:
     def __init__(self, education: EducationKnowledge, dosing: DosingKnowledge) -> None:
         self.education = education
@@ -679,6 +731,30 @@ class QaEngine:
         generate: Callable[[Sequence[ChatMessage], int], Awaitable[Generation]] | None = None,
         retrieve: Callable[[str, int], Awaitable[list[Passage]]] | None = None,
     ) -> Answer:
+        """The whole answer at once: every guard before the model, then the model's phrasing, checked."""
+        planned = await self.plan(
+            ctx, question, settings=settings, patient=patient, locale=locale, retrieve=retrieve
+        )
+        if isinstance(planned, Answer):
+            return planned
+        body, generated, model = await self._phrase(
+            planned.text, planned.passages, settings, generate, planned.guards
+        )
+        return self._education(planned, planned.prefix + body, generated=generated, model=model)
+
+    async def plan(
+        self,
+        ctx: PluginContext | None,
+        question: str,
+        *,
+        settings: QaSettings,
+        patient: Patient | None = None,
+        locale: str | None = None,
+        retrieve: Callable[[str, int], Awaitable[list[Passage]]] | None = None,
+    ) -> Answer | Draft:
+        """Everything decided before the model: an emergency, dosing or abstention Answer (complete, no model
+        involved), or a Draft of an education answer (its passages, citations and confidence fixed) for the
+        model to phrase."""
         guards: list[str] = []
         number = settings.emergency_number
         text, injected = strip_injection(question)
@@ -736,22 +812,131 @@ class QaEngine:
                 emergency_number=number,
                 locale=locale,
             )
-        citations = [self._citation(p) for p in passages]
-        body, generated, model = await self._phrase(text, passages, settings, generate, guards)
-        if diagnosis_request:
-            body = no_diagnosis + "Here is general information that may help you talk to them. " + body
-        return self._envelope(
-            settings,
-            answer=body,
-            kind="education",
-            citations=citations,
+        return Draft(
+            text=text,
+            passages=passages,
+            citations=[self._citation(p) for p in passages],
             confidence=confidence,
             guards=guards,
-            generated=generated,
-            model=model,
-            emergency_number=number,
+            prefix=(no_diagnosis + "Here is general information that may help you talk to them. ")
+            if diagnosis_request
+            else "",
+            settings=settings,
+            number=number,
             locale=locale,
         )
+
+    def draft_answer(self, draft: Draft) -> Answer:
+        """The envelope of a draft before the model (no answer text yet): what `meta` sends."""
+        return self._education(draft, "", generated=False, model=None)
+
+    def _education(self, draft: Draft, body: str, *, generated: bool, model: str | None) -> Answer:
+        return self._envelope(
+            draft.settings,
+            answer=body,
+            kind="education",
+            citations=draft.citations,
+            confidence=draft.confidence,
+            guards=draft.guards,
+            generated=generated,
+            model=model,
+            emergency_number=draft.number,
+            locale=draft.locale,
+        )
+
+    # --- streaming ---------------------------------------------------------------------------------------
+
+    async def stream(
+        self,
+        planned: Answer | Draft,
+        generate_stream: Callable[[Sequence[ChatMessage], int], AsyncIterator[str]] | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """The answer as events, for SSE: `meta` (what is known before the model), `delta`s, then `done`
+        with the whole envelope, or `withdrawn` when a check fails after text was sent.
+
+        Nothing reaches the client before the pre-model guards have decided (`plan`). The model's text is
+        sent one sentence at a time, each sentence only after it passed the output checks (no diagnosis, no
+        dose or link, no role-play, grounded in the passages, citation markers only to retrieved passages).
+        A sentence failing before anything of the model's was sent: the extractive answer is streamed
+        instead, as `answer()` would give it. Failing later (a sentence, the whole-answer checks, or the
+        model breaking off): a final `withdrawn` event carries the envelope with the safe answer, which
+        replaces everything streamed. The last event's envelope always equals what `answer()` returns for
+        the same model output."""
+        if isinstance(planned, Answer):
+            yield StreamEvent("meta", _meta(planned))
+            for chunk in _chunks(planned.answer):
+                yield StreamEvent("delta", {"text": chunk})
+            yield StreamEvent("done", msgspec.to_builtins(planned))
+            return
+        draft = planned
+        settings = draft.settings
+        yield StreamEvent("meta", _meta(self.draft_answer(draft)))
+        if draft.prefix:
+            yield StreamEvent("delta", {"text": draft.prefix})
+        extractive = extract_answer(draft.text, draft.passages)
+
+        def fallback(problems: list[str], sent: bool) -> Answer:
+            draft.guards.extend(problems)
+            answer = self._education(draft, draft.prefix + extractive, generated=False, model=None)
+            log.info("qa.stream_model_output_replaced", withdrawn=sent, guards=answer.guards)
+            return answer
+
+        if generate_stream is None or not settings.use_model:
+            for chunk in _chunks(extractive):
+                yield StreamEvent("delta", {"text": chunk})
+            yield StreamEvent(
+                "done",
+                msgspec.to_builtins(
+                    self._education(draft, draft.prefix + extractive, generated=False, model=None)
+                ),
+            )
+            return
+        sent: list[str] = []
+        failed: list[str] = []
+        buffer = ""
+        pieces: AsyncIterator[str] | None = None
+        try:
+            pieces = generate_stream(prompt(draft.text, draft.passages), settings.max_tokens)
+            finished = False
+            while not failed:
+                try:
+                    piece = await anext(pieces)
+                except StopAsyncIteration:
+                    finished = True
+                    piece = ""
+                buffer += piece.replace("\n", " ")
+                complete, buffer = _split_complete(buffer, final=finished)
+                for sentence in complete:
+                    problems = check_sentence(sentence, draft.passages)
+                    if problems:
+                        failed = ["model_output_rejected", *(f"model_{p}" for p in problems)]
+                        break
+                    yield StreamEvent("delta", {"text": (" " if sent else "") + sentence})
+                    sent.append(sentence)
+                if finished:
+                    break
+        except LumenProblem:
+            failed = ["model_unavailable"]
+        finally:
+            aclose = getattr(pieces, "aclose", None)
+            if aclose is not None:
+                await aclose()  # a client gone mid-answer stops the generation too
+        if not failed:
+            _, problems = check_generated(" ".join(sent), draft.passages)
+            if problems:
+                failed = ["model_output_rejected", *(f"model_{p}" for p in problems)]
+        if failed and sent:
+            withdrawn = fallback(failed, True)
+            yield StreamEvent("withdrawn", {**msgspec.to_builtins(withdrawn), "withdrawn": True})
+            return
+        if failed:
+            replacement = fallback(failed, False)
+            for chunk in _chunks(extractive):
+                yield StreamEvent("delta", {"text": chunk})
+            yield StreamEvent("done", msgspec.to_builtins(replacement))
+            return
+        done = self._education(draft, draft.prefix + " ".join(sent), generated=True, model="lumen-base")
+        yield StreamEvent("done", msgspec.to_builtins(done))
 
     # --- paths -----------------------------------------------------------------------------------------
 
@@ -1096,15 +1281,44 @@ def prompt(question: str, passages: Sequence[Passage]) -> list[ChatMessage]:
     ]
 
 
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
+def check_sentence(sentence: str, passages: Sequence[Passage]) -> list[str]:
+    """What is wrong with one sentence of the model's answer (empty: it may be shown). The checks a
+    streamed sentence passes before it is sent; `check_generated` applies them to every sentence too."""
+    problems: list[str] = []
+    source = " ".join(p.title + " " + p.text for p in passages)
+    if _DIAGNOSIS_CLAIM.search(sentence):
+        problems.append("diagnosis")
+    if _URL.search(sentence):
+        problems.append("link")
+    if _ROLEPLAY.search(sentence) or is_injection(sentence):
+        problems.append("roleplay")
+    for match in _NUMBER_UNIT.finditer(sentence):
+        if match.group(0).lower() not in source.lower():
+            problems.append("dose_not_in_sources")
+            break
+    if any(not 1 <= int(n) <= len(passages) for n in _MARKER.findall(sentence)):
+        problems.append("citation_not_retrieved")  # a [n] pointing at no retrieved passage
+    terms = analyse(sentence)
+    if len(terms) >= 4:
+        present = set(analyse(source))
+        if sum(1 for t in terms if t in present) / len(terms) < 0.5:
+            problems.append("not_grounded")
+    return sorted(set(problems))
+
+
 def check_generated(text: str, passages: Sequence[Passage]) -> tuple[str, list[str]]:
-    """The model's answer with diagnosis-claim sentences removed, and what is wrong with it (empty: usable)."""
+    """The model's answer with diagnosis-claim sentences removed, and what is wrong with it (empty: usable):
+    each sentence's checks (`check_sentence`) and the whole answer's (long enough, grounded overall)."""
     problems: list[str] = []
     kept = []
     for sentence in sentences(text.replace("\n", " ")):
-        if _DIAGNOSIS_CLAIM.search(sentence):
-            problems.append("diagnosis")
-            continue
-        kept.append(sentence)
+        found = check_sentence(sentence, passages)
+        problems.extend(found)
+        if "diagnosis" not in found:
+            kept.append(sentence)
     answer = " ".join(kept).strip()
     source = " ".join(p.title + " " + p.text for p in passages)
     if len(answer) < 40:
@@ -1113,10 +1327,6 @@ def check_generated(text: str, passages: Sequence[Passage]) -> tuple[str, list[s
         problems.append("link")
     if _ROLEPLAY.search(answer) or is_injection(answer):
         problems.append("roleplay")
-    for match in _NUMBER_UNIT.finditer(answer):
-        if match.group(0).lower() not in source.lower():
-            problems.append("dose_not_in_sources")
-            break
     terms = analyse(answer)
     if terms:
         present = set(analyse(source))

@@ -279,6 +279,29 @@ class PluginContext:
             seed=seed,
         )
 
+    def generate_stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        model: str = "lumen-base",
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> AsyncIterator[str]:
+        """The same generation as `generate()`, as the text pieces the model produces them (for streaming an
+        answer). A pool that cannot serve raises before the first piece; a replica failing after it raises
+        a 503 LumenProblem from the iterator, so a caller can withdraw what it already showed."""
+        return self._model_services().generate_stream(
+            self.tenant_id,
+            messages,
+            model=model,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stop,
+            seed=seed,
+        )
+
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Embeddings from the pool's embedding model (384 dimensions on the embedded default)."""
         return await self._model_services().embed(self.tenant_id, texts)

@@ -2,14 +2,15 @@
 from the inference pool (vLLM in production, Lumen's local engine here) and passages from retrieval
 (Weaviate in production, pgvector + full-text search here).
 
-The app wires one `ModelServices` per process; plugins call `ctx.generate()`, `ctx.embed()` and
-`ctx.retrieve()`, which add the tenant. inference/ knows a tenant id, never a domain.
+The app wires one `ModelServices` per process; plugins call `ctx.generate()` (or `ctx.generate_stream()`
+for the text as it is produced), `ctx.embed()` and `ctx.retrieve()`, which add the tenant. inference/ knows
+a tenant id, never a domain.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -62,6 +63,18 @@ class ModelServices(Protocol):
         stop: Sequence[str] = (),
         seed: int | None = None,
     ) -> Generation: ...
+
+    def generate_stream(
+        self,
+        tenant_id: uuid.UUID,
+        messages: Sequence[ChatMessage],
+        *,
+        model: str = "lumen-base",
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> AsyncIterator[str]: ...
 
     async def embed(self, tenant_id: uuid.UUID, texts: Sequence[str]) -> list[list[float]]: ...
 

@@ -43,6 +43,7 @@ class AsyncLumen:
         self.interactions = r.AsyncInteractions(self)
         self.triage = r.AsyncTriage(self)
         self.regulatory = r.AsyncRegulatory(self)
+        self.qa = r.AsyncQa(self)
 
     async def __aenter__(self) -> AsyncLumen:
         return self

@@ -43,6 +43,7 @@ class Lumen:
         self.interactions = r.Interactions(self)
         self.triage = r.Triage(self)
         self.regulatory = r.Regulatory(self)
+        self.qa = r.Qa(self)
 
     def __enter__(self) -> Lumen:
         return self

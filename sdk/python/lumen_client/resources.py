@@ -11,6 +11,7 @@ __all__ = [
     "Interactions",
     "Jobs",
     "Keys",
+    "Qa",
     "Regulatory",
     "Tenants",
     "Triage",
@@ -143,6 +144,20 @@ class Triage(_Resource):
         return self._c.request("POST", "/v1/triage/assess", json={"text": text, **fields})
 
 
+class Qa(_Resource):
+    """Medical Q&A for patients: cited answers, emergency guidance first, abstention when unsure."""
+
+    def ask(self, question: str, **fields: Any) -> Any:
+        """The whole answer and its safety envelope; `patient_id=`, `locale=` optional."""
+        return self._c.request("POST", "/v1/qa/ask", json={"question": question, **fields})
+
+    def stream(self, question: str, **fields: Any) -> Any:
+        """The answer as it is produced: dicts whose `type` is `meta` (the envelope known before the model),
+        `delta` (`text` to append), then `done` (the whole envelope; its `answer` is the deltas joined) or
+        `withdrawn` (a later check failed: discard every delta shown and display this event's `answer`)."""
+        return self._c.stream("/v1/qa/ask/stream", {"question": question, **fields})
+
+
 class Regulatory(_Resource):
     def requirements(self, **params: Any) -> Any:
         return self._c.request("GET", "/v1/regulatory/requirements", params=params)
@@ -156,10 +171,11 @@ class Regulatory(_Resource):
 
 # AsyncLumen uses the same groups (their methods hand back the client's awaitables / async iterators).
 AsyncTenants, AsyncKeys, AsyncWebhooks, AsyncJobs, AsyncUsage = Tenants, Keys, Webhooks, Jobs, Usage
-AsyncAdapters, AsyncChat, AsyncInteractions, AsyncTriage, AsyncRegulatory = (
+AsyncAdapters, AsyncChat, AsyncInteractions, AsyncTriage, AsyncRegulatory, AsyncQa = (
     Adapters,
     Chat,
     Interactions,
     Triage,
     Regulatory,
+    Qa,
 )

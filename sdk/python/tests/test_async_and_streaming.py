@@ -38,3 +38,24 @@ async def test_async_chat_stream_error_is_typed(live: Live) -> None:
         with pytest.raises(errors.ProblemError):
             async for _ in lumen.chat.stream([{"role": "user", "content": "Hello"}]):
                 pass
+
+
+def test_qa_stream_events_carry_their_type(live: Live) -> None:
+    """The Q&A stream through the client's SSE reader: meta first, deltas, then done whose answer is the
+    deltas joined (without a model the answer is extractive; the event shape is the same)."""
+    lumen = Lumen(api_key=live.key, base_url=live.base_url, max_retries=0)
+    events = list(lumen.qa.stream("What is gout?"))
+    assert events[0]["type"] == "meta"
+    assert events[0]["citations"]
+    assert events[-1]["type"] == "done"
+    deltas = [e["text"] for e in events if e["type"] == "delta"]
+    assert deltas
+    assert "".join(deltas) == events[-1]["answer"]
+
+
+async def test_async_qa_stream_ends_with_the_envelope(live: Live) -> None:
+    async with AsyncLumen(api_key=live.key, base_url=live.base_url, max_retries=0) as lumen:
+        events = [e async for e in lumen.qa.stream("How do I stop smoking?")]
+    assert events[-1]["type"] in ("done", "withdrawn")
+    assert events[-1]["knowledge_version"]
+    assert events[-1]["disclaimer"]

@@ -46,7 +46,19 @@ class Phrasing:
             vectors = await ctx.embed(["aspirin"])
             return {"text": out.text, "tokens": out.completion_tokens, "dims": len(vectors[0])}
 
-        return [say]
+        @post(
+            "/v1/phrasing/say-streamed",
+            operation_id="phrasingSayStreamed",
+            opt={"action": "phrasing.say"},
+            status_code=200,
+        )
+        async def say_streamed(ctx: Context) -> dict[str, Any]:
+            messages = [ChatMessage(role="user", content="Say hello.")]
+            whole = await ctx.generate(messages, max_tokens=8)
+            pieces = [p async for p in ctx.generate_stream(messages, max_tokens=8)]
+            return {"whole": whole.text, "pieces": pieces}
+
+        return [say, say_streamed]
 
 
 @pytest.fixture(scope="module")
@@ -251,6 +263,16 @@ async def test_plugins_generate_and_embed_through_the_same_pool(
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["text"] and 1 <= body["tokens"] <= 4 and body["dims"] == 384
+
+
+async def test_plugins_generate_stream_yields_the_same_text_in_pieces(
+    api: httpx.AsyncClient, owner: TenantHandle
+) -> None:
+    r = await api.post("/v1/phrasing/say-streamed", headers=owner.headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["pieces"]) >= 2, "the text arrives as it is generated, not at once"
+    assert "".join(body["pieces"]) == body["whole"]  # temperature 0: the same answer either way
 
 
 async def test_without_inference_servers_chat_is_a_503_but_adapters_still_register(

@@ -246,3 +246,40 @@ async def _cycle(client: httpx.AsyncClient, tenant_a: TenantHandle, canary: str)
             headers=tenant_a.headers,
         )
         await client.delete(f"/v1/patients/{pid}", headers=tenant_a.headers)
+
+
+async def test_streamed_answer_is_audited_before_it_streams(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    pid = await _patient(client, tenant_a)
+    r = await client.post(
+        "/v1/qa/ask/stream", json={"question": "What is gout?", "patient_id": pid}, headers=tenant_a.headers
+    )
+    assert r.status_code == 200
+    assert _events(r.text)[-1][0] == "done"
+    events = (await client.get("/v1/audit", params={"limit": 200}, headers=tenant_a.headers)).json()["items"]
+    asks = [e for e in events if e["action"] == "qa.ask"]
+    assert ("patients.read", pid) in [(e["action"], e["resource_id"]) for e in events]
+    assert asks and asks[0]["details"]["streamed"] is True
+    assert "gout" not in json.dumps(events).lower()
+
+
+async def test_stream_for_another_tenants_patient_is_a_404_not_a_stream(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle
+) -> None:
+    pid = await _patient(client, tenant_a)
+    r = await client.post(
+        "/v1/qa/ask/stream", json={"question": "What is gout?", "patient_id": pid}, headers=tenant_b.headers
+    )
+    assert_problem(r, 404)
+
+
+async def test_stream_events_name_their_type_in_the_data(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    r = await client.post(
+        "/v1/qa/ask/stream", json={"question": "How do I stop smoking?"}, headers=tenant_a.headers
+    )
+    events = _events(r.text)
+    assert all(data["type"] == name for name, data in events)
+    assert events[-1][1]["knowledge_version"] and events[-1][1]["disclaimer"]

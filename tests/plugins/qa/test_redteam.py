@@ -6,6 +6,7 @@ Run against the real app (triage and interactions services included); the table 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -290,3 +291,22 @@ async def test_attempt_is_handled(
     client: httpx.AsyncClient, tenant_a: TenantHandle, attempt: Attempt
 ) -> None:
     check(attempt, await ask(client, tenant_a, attempt.question))
+
+
+@pytest.mark.parametrize("attempt", ATTEMPTS, ids=str)
+async def test_attempt_is_handled_when_streamed(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, attempt: Attempt
+) -> None:
+    """The same attempt through the SSE route: the final envelope passes the same checks, nothing streamed
+    before it says what the envelope does not, and the stream ends with done or withdrawn."""
+    r = await client.post("/v1/qa/ask/stream", json={"question": attempt.question}, headers=tenant_a.headers)
+    assert r.status_code == 200, r.text
+    events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
+    assert events[0]["type"] == "meta"
+    assert events[-1]["type"] in ("done", "withdrawn")
+    streamed = "".join(e["text"] for e in events if e["type"] == "delta")
+    assert not _DIAGNOSIS_CLAIM.search(streamed)
+    assert "evil.example.com" not in streamed
+    if events[-1]["type"] == "done":
+        assert streamed == events[-1]["answer"]
+    check(attempt, events[-1])
