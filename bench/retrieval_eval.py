@@ -22,6 +22,7 @@ Prints a table and writes bench/results/retrieval_eval.json. `run_retrieval_eval
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import logging
@@ -145,19 +146,25 @@ async def _run(settings: Any, platform_key: str, sets: dict[str, Path]) -> dict[
 
 
 def run_retrieval_eval(
-    questions: Path = QUESTIONS, holdout: Path | None = HOLDOUT, *, write: bool = True
+    questions: Path = QUESTIONS,
+    holdout: Path | None = HOLDOUT,
+    *,
+    write: bool = True,
+    data_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Start embedded PostgreSQL and Redis in a temporary directory, sync the shared corpora, run the question
-    sets through POST /v1/search, stop everything; return (and by default write) the result. Takes about a
-    minute on two cores (the embedding model loads once)."""
+    """Start embedded PostgreSQL and Redis in a temporary directory (or `data_dir`, kept afterwards: a second
+    run then finds the corpora synced), sync the shared corpora, run the question sets through POST
+    /v1/search, stop everything; return (and by default write) the result. A fresh directory spends most of
+    its time embedding the corpora on the CPU (minutes on two busy cores)."""
     from lumen.core.embedded import EmbeddedServices
     from lumen.core.logging import configure_logging
     from lumen.core.settings import load_settings
 
     platform_key = "lm_platform_eval_" + secrets.token_hex(16)
-    data_dir = tempfile.mkdtemp(prefix="lumen-retrieval-eval-")
+    keep = data_dir is not None
+    directory = str(data_dir) if data_dir is not None else tempfile.mkdtemp(prefix="lumen-retrieval-eval-")
     base = load_settings(
-        {"LUMEN_DATA_DIR": data_dir, "LUMEN_LOG_LEVEL": "warning", "LUMEN_PLATFORM_KEY": platform_key}
+        {"LUMEN_DATA_DIR": directory, "LUMEN_LOG_LEVEL": "warning", "LUMEN_PLATFORM_KEY": platform_key}
     )
     services = EmbeddedServices(base)
     settings = services.start()
@@ -171,7 +178,8 @@ def run_retrieval_eval(
         result = asyncio.run(_run(settings, platform_key, sets))
     finally:
         services.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(directory, ignore_errors=True)
     if write:
         RESULT.parent.mkdir(exist_ok=True)
         RESULT.write_text(json.dumps(result, indent=2))
@@ -193,4 +201,6 @@ def print_table(result: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    print_table(run_retrieval_eval())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, help="reuse (and keep) this Lumen data directory")
+    print_table(run_retrieval_eval(data_dir=parser.parse_args().data_dir))
