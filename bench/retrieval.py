@@ -75,7 +75,11 @@ class PreviousPgVectorBackend(PgVectorBackend):
         super().__init__(db, exact_below=2_000)
 
     def session_settings(self) -> dict[str, str]:
-        return super().session_settings() | {"enable_indexonlyscan": "off"}
+        return {
+            "hnsw.iterative_scan": "relaxed_order",
+            "hnsw.ef_search": "100",
+            "enable_indexonlyscan": "off",
+        }
 
     def statement(
         self,

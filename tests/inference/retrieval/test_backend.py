@@ -267,7 +267,7 @@ async def test_the_tsvector_stays_in_the_row_and_full_text_indexes_start_from_th
             (
                 await conn.execute(
                     text(
-                        "SELECT attrelid::regclass::text, attstorage FROM pg_attribute "
+                        "SELECT attrelid::regclass::text, attstorage::text FROM pg_attribute "
                         "WHERE attname = 'tsv' AND attrelid IN ('document_chunks'::regclass, "
                         "'corpus_chunks'::regclass)"
                     )
