@@ -3,10 +3,12 @@ HNSW, fused by reciprocal rank fusion, in the tenant's scope (row-level security
 corpora unioned in.
 
 Multi-tenant pitfall: all tenants share one HNSW index, and pgvector applies `WHERE tenant_id = ...` after the
-index scan, so a tenant owning 1% of the rows used to get ~1 result out of 10. Each query therefore runs with
-`hnsw.iterative_scan = relaxed_order` (pgvector >= 0.8): the scan continues until enough rows pass the
-filter, and the outer query re-sorts by distance. A tenant with few chunks is usually answered by the
-planner's exact search over its own rows (the tenant_id index), which is exact by definition.
+index scan, so a tenant owning 1% of the rows used to get ~1 result out of 10. A tenant (or set of shared
+corpora) below EXACT_BELOW chunks is therefore searched exactly, by an index-only scan of the covering index
+(tenant_id) INCLUDE (id, embedding); a larger one goes through the HNSW index with
+`hnsw.iterative_scan = relaxed_order` (pgvector >= 0.8): the scan continues until enough rows pass the filter.
+Full text starts from a (tenant_id, tsv) GIN index (btree_gin) and reads an inline tsvector (migration
+0020_retrieval_search, which records what the profile showed).
 """
 
 from __future__ import annotations
@@ -94,10 +96,12 @@ def _filter_sql(filters: SearchFilters, params: dict[str, Any]) -> str:
 
 
 # Below this many searchable chunks, a tenant's (or the chosen shared corpora's) vector candidates come from
-# an exact scan of its own rows (recall 1.0; cheap at this size). Above it, the shared HNSW index with an
-# iterative scan: bench/retrieval.py measured HNSW recall@10 of 0.998 (5% tenant) and 0.981 (0.56% tenant)
-# at 100k rows, while an exact scan of 5,000 rows cost far more than the index.
-EXACT_BELOW = 2_000
+# an exact scan of its own rows (recall 1.0): an index-only scan of ix_document_chunks_tenant_id_embedding,
+# which reads the tenant's vectors from contiguous leaf pages. Profiled at 100k rows (docs/retrieval.md), a
+# 5,000-chunk tenant's 50 candidates took 28 ms p50 this way against 432 ms through the shared HNSW index with
+# an iterative scan (interleaved, same loaded machine), which visits ~20 other tenants' rows per row of its
+# own at a 5% share. Above it, HNSW.
+EXACT_BELOW = 10_000
 COUNT_TTL_SECONDS = 60.0
 
 
@@ -117,6 +121,18 @@ class PgVectorBackend:
         self._ef_search = ef_search
         self._exact_below = exact_below
         self._counts: dict[tuple[str, ...], tuple[int, float]] = {}
+
+    def session_settings(self) -> dict[str, str]:
+        """Settings for the search's transaction only (set_config(..., is_local => true))."""
+        return {
+            "hnsw.iterative_scan": "relaxed_order",
+            "hnsw.ef_search": str(self._ef_search),
+            # A pooled connection re-executes this prepared statement; after five runs PostgreSQL may switch
+            # to a generic plan, in which the query vector and tsquery are no longer constants: they are then
+            # parsed again for every row scanned (measured 15-27x slower at 100k rows). Planning each search
+            # with its own values costs ~1 ms and keeps the tenant's size and terms visible to the planner.
+            "plan_cache_mode": "force_custom_plan",
+        }
 
     async def _size(self, session: Any, key: tuple[str, ...], sql: str, params: dict[str, Any]) -> int:
         """Searchable chunks of a tenant or a set of corpora, cached for a minute (sizes change slowly)."""
@@ -148,7 +164,10 @@ class PgVectorBackend:
         # Only fixed SQL fragments are joined here; every value travels as a bound parameter.
         where = _filter_sql(query.filters, params)
         distance = "embedding <=> CAST(CAST(:qv AS text) AS vector)"
-        rank = "ts_rank(tsv, (SELECT t FROM q))"  # only its order matters to RRF; cheaper than ts_rank_cd
+        # The tsquery is written out (not taken from a CTE) so that the planner sees its terms when it chooses
+        # between matching through the GIN index and filtering the owner's rows.
+        tsq = "to_tsquery('english', :qt)" if params["qt"] else "NULL::tsquery"
+        rank = f"ts_rank(tsv, {tsq})"  # only its order matters to RRF; cheaper than ts_rank_cd
         sources = []
         if query.tenant_documents:
             sources.append(("'tenant'::text", "document_chunks", "tenant_id = :tid", exact_tenant))
@@ -161,19 +180,17 @@ class PgVectorBackend:
             f"ORDER BY {f'({distance}) + 0' if exact else distance} LIMIT :n)"
             for corpus, table, owner, exact in sources
         ]
-        # Full text over the tenant's own rows (OFFSET 0 keeps the planner from starting at the GIN index,
-        # which for an OR query matches across every tenant's rows: measured far slower at 100k rows). Its
-        # cost grows with the tenant's size; see docs/retrieval.md for what remains to do.
+        # Full text over the source's own rows: (tenant_id, tsv) / (corpus, tsv) GIN indexes start from the
+        # owner, so the planner may let the index do the matching (rare terms) or scan the owner's rows and
+        # filter (common terms); either way no other tenant's rows are read.
         fts = [
-            f"(SELECT corpus, id, {rank} AS s FROM (SELECT {corpus} AS corpus, id, tsv FROM {table} "  # noqa: S608
-            f"WHERE {owner} AND active{where} OFFSET 0) scoped WHERE tsv @@ (SELECT t FROM q) "
+            f"(SELECT {corpus} AS corpus, id, {rank} AS s FROM {table} "  # noqa: S608
+            f"WHERE {owner} AND active{where} AND tsv @@ {tsq} "
             "ORDER BY s DESC LIMIT :n)"
             for corpus, table, owner, _ in sources
         ]
-        tsq = "to_tsquery('english', :qt)" if params["qt"] else "NULL::tsquery"
         return f"""
-        WITH q AS MATERIALIZED (SELECT {tsq} AS t),
-        vec AS (
+        WITH vec AS (
             SELECT corpus, id, row_number() OVER (ORDER BY d) AS r
             FROM ({" UNION ALL ".join(vec)}) u ORDER BY d LIMIT :n
         ),
@@ -231,12 +248,14 @@ class PgVectorBackend:
                 )
                 exact_shared = size < self._exact_below
             sql = self.statement(query, params, exact_tenant=exact_tenant, exact_shared=exact_shared)
+            settings = self.session_settings()
             await session.execute(
-                text(
-                    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-                    "set_config('hnsw.ef_search', :ef, true)"
-                ),
-                {"ef": str(self._ef_search)},
+                text("SELECT " + ", ".join(f"set_config(:n{i}, :v{i}, true)" for i in range(len(settings)))),
+                {
+                    f"{p}{i}": x
+                    for i, kv in enumerate(settings.items())
+                    for p, x in zip("nv", kv, strict=True)
+                },
             )
             rows = (await session.execute(text(sql), params)).mappings().all()
         return [_passage(row) for row in rows if row["text"] is not None]

@@ -211,3 +211,80 @@ async def test_small_tenants_are_searched_exactly_not_through_the_shared_index(
         await conn.execute(text("SET LOCAL enable_seqscan = off"))
         plan = "\n".join((await conn.scalars(text("EXPLAIN " + sql), params)).all())
     assert "ix_document_chunks_embedding" not in plan
+
+
+@pytest.mark.parametrize("exact_below", [1, EXACT_BELOW], ids=["hnsw-iterative", "exact-covering-index"])
+async def test_every_tenant_gets_k_results_whatever_its_share_and_vector_path(
+    client: httpx.AsyncClient, app_engine: AsyncEngine, app: Any, exact_below: int
+) -> None:
+    """Through the backend's own search: a tenant with 1% of the rows and one with 99% each get k passages,
+    whether their vector candidates come from the shared HNSW index (iterative scan) or the exact scan."""
+    rng = random.Random(13)  # noqa: S311
+    big, small = await create_tenant(client), await create_tenant(client)
+    await _seed(app_engine, big.id, 2000, rng)
+    await _seed(app_engine, small.id, 20, rng)
+    backend = PgVectorBackend(app.state.db, exact_below=exact_below)
+    for tenant in (small, big):
+        passages = await backend.search(
+            SearchQuery(
+                tenant_id=tenant.id, text="", vector=_unit(rng), tenant_documents=True, shared=(), k=10
+            )
+        )
+        assert len(passages) == 10
+
+
+async def test_exact_search_reads_the_tenants_vectors_from_the_covering_index(
+    client: httpx.AsyncClient, app_engine: AsyncEngine, owner_engine: AsyncEngine, app: Any
+) -> None:
+    """The exact path is an index-only scan of (tenant_id) INCLUDE (id, embedding) once the rows are visible
+    to all (VACUUM): no heap rows of any tenant are read to rank vectors."""
+    rng = random.Random(17)  # noqa: S311
+    tenant = await create_tenant(client)
+    await _seed(app_engine, tenant.id, 400, rng)
+    async with owner_engine.connect() as conn:  # what autovacuum does for a live table
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("VACUUM ANALYZE document_chunks"))
+    backend = app.state.retrieval.backend
+    query = SearchQuery(
+        tenant_id=tenant.id, text="", vector=_unit(rng), tenant_documents=True, shared=(), k=10
+    )
+    params: dict[str, Any] = {}
+    sql = backend.statement(query, params, exact_tenant=True)
+    async with app_engine.begin() as conn:
+        await conn.execute(text("SELECT set_config('lumen.tenant_id', :t, true)"), {"t": str(tenant.id)})
+        await conn.execute(text("SET LOCAL enable_seqscan = off"))
+        await conn.execute(text("SET LOCAL enable_bitmapscan = off"))
+        plan = "\n".join((await conn.scalars(text("EXPLAIN " + sql), params)).all())
+    assert "ix_document_chunks_tenant_id_embedding" in plan
+    assert "ix_document_chunks_embedding " not in plan
+
+
+async def test_the_tsvector_stays_in_the_row_and_full_text_indexes_start_from_the_owner(
+    app_engine: AsyncEngine,
+) -> None:
+    async with app_engine.connect() as conn:
+        storage = dict(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT attrelid::regclass::text, attstorage::text FROM pg_attribute "
+                        "WHERE attname = 'tsv' AND attrelid IN ('document_chunks'::regclass, "
+                        "'corpus_chunks'::regclass)"
+                    )
+                )
+            ).all()
+        )
+        indexes = set(
+            (
+                await conn.scalars(
+                    text(
+                        "SELECT indexdef FROM pg_indexes "
+                        "WHERE tablename IN ('document_chunks', 'corpus_chunks')"
+                    )
+                )
+            ).all()
+        )
+    assert storage == {"document_chunks": "m", "corpus_chunks": "m"}
+    assert any("gin (tenant_id, tsv)" in i and "WHERE active" in i for i in indexes)
+    assert any("gin (corpus, tsv)" in i for i in indexes)
+    assert not any("gin (tsv)" in i for i in indexes)  # a tenant-blind full-text index is gone
