@@ -14,7 +14,7 @@ Profiled at 100k chunks over 100 tenants (EXPLAIN ANALYZE of the hybrid statemen
   up to ~10k chunks (EXACT_BELOW in inference/retrieval/backend.py).
 
 Revision ID: 0020_retrieval_search
-Revises: 0015_patients
+Revises: 0016_training
 Create Date: 2026-12-01
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0020_retrieval_search"
-down_revision: str | None = "0015_patients"
+down_revision: str | None = "0016_training"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
