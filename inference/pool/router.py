@@ -131,7 +131,8 @@ class InferencePool:
         except httpx.HTTPError:
             up = False
         if up and not replica.healthy:
-            await self._sync_adapters(replica)
+            async with replica.load_lock:  # never interleaved with a load or an eviction
+                await self._sync_adapters(replica)
             log.info("inference.replica_up", replica=replica.url)
         elif not up and replica.healthy:
             log.warning("inference.replica_down", replica=replica.url)
@@ -143,7 +144,8 @@ class InferencePool:
             self._slots.notify_all()
 
     async def _sync_adapters(self, replica: Replica) -> None:
-        """Learn which adapters a (re)started replica has loaded from its model list (vLLM lists them too)."""
+        """Learn which adapters a (re)started replica has loaded from its model list (vLLM lists them too).
+        The caller holds `replica.load_lock`, so that a list taken before an unload never overwrites it."""
         try:
             r = await replica.client.get("/v1/models", timeout=5.0)
             models = r.json().get("data", []) if r.status_code == 200 else []
@@ -229,70 +231,83 @@ class InferencePool:
 
     async def _ensure_loaded(self, replica: Replica, adapter: AdapterHandle) -> None:
         name = adapter.served_name
-        if name in replica.adapters:
-            replica.adapters.move_to_end(name)
-            replica.adapters[name] = time.monotonic()
-            return
-        async with replica.load_lock:
+        deadline = time.monotonic() + self.settings.queue_timeout_seconds
+        while True:
             if name in replica.adapters:
+                replica.adapters.move_to_end(name)
+                replica.adapters[name] = time.monotonic()
                 return
-            deadline = time.monotonic() + self.settings.queue_timeout_seconds
-            while len(replica.adapters) >= self.settings.max_adapters_per_replica:
-                if not replica.healthy:
-                    raise _ReplicaFailed("the replica went down while the request waited for an adapter slot")
-                victim = next(
-                    (n for n in replica.adapters if n not in replica.pinned and not replica.in_use.get(n)),
-                    None,
-                )
-                if victim is None:
-                    # Every loaded adapter is pinned or serving: wait for one to finish its requests.
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise PoolError(
-                            503,
-                            "Every adapter slot on the replica is pinned or busy; retry shortly.",
-                            retry_after=2,
-                        )
-                    async with self._slots:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._slots.wait(), timeout=min(remaining, 0.25))
+            async with replica.load_lock:
+                if name in replica.adapters:  # loaded by another request while this one waited
                     continue
-                await self._unload(replica, victim)
-                replica.evictions += 1
-            try:
-                r = await replica.client.post(
-                    "/v1/load_lora_adapter",
-                    json={"lora_name": name, "lora_path": adapter.path},
-                    timeout=120.0,
+                if not replica.healthy:
+                    raise _ReplicaFailed("the replica went down while the request waited for its adapter")
+                while len(replica.adapters) >= self.settings.max_adapters_per_replica:
+                    victim = next(
+                        (
+                            n
+                            for n in replica.adapters
+                            if n not in replica.pinned and not replica.in_use.get(n)
+                        ),
+                        None,
+                    )
+                    if victim is None:
+                        break
+                    await self._unload(replica, victim)
+                    replica.evictions += 1
+                if len(replica.adapters) < self.settings.max_adapters_per_replica:
+                    await self._load(replica, adapter)
+                    return
+            # Every loaded adapter is pinned or serving: wait, without holding the replica's load lock (the
+            # requests keeping them busy may need it to see their own adapter loaded), for one to finish.
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PoolError(
+                    503, "Every adapter slot on the replica is pinned or busy; retry shortly.", retry_after=2
                 )
-            except httpx.HTTPError as exc:
-                self._mark_down(replica)
-                raise _ReplicaFailed(str(exc)) from exc
-            if r.status_code != 200 and "already" not in r.text:
-                if r.status_code >= 500:
-                    raise _ReplicaFailed(r.text[:200])
-                raise PoolError(422, f"The adapter could not be loaded: {_message(r)}")
-            replica.adapters[name] = time.monotonic()
-            replica.loads += 1
-            if adapter.pinned:
-                replica.pinned.add(name)
-            log.info("inference.adapter_loaded", replica=replica.url, adapter=name)
+            async with self._slots:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._slots.wait(), timeout=min(remaining, 0.25))
+
+    async def _load(self, replica: Replica, adapter: AdapterHandle) -> None:
+        name = adapter.served_name
+        try:
+            r = await replica.client.post(
+                "/v1/load_lora_adapter", json={"lora_name": name, "lora_path": adapter.path}, timeout=120.0
+            )
+        except httpx.HTTPError as exc:
+            self._mark_down(replica)
+            raise _ReplicaFailed(str(exc)) from exc
+        if r.status_code != 200 and "already" not in r.text:
+            if r.status_code >= 500:
+                raise _ReplicaFailed(r.text[:200])
+            raise PoolError(422, f"The adapter could not be loaded: {_message(r)}")
+        replica.adapters[name] = time.monotonic()
+        replica.loads += 1
+        if adapter.pinned:
+            replica.pinned.add(name)
+        log.info("inference.adapter_loaded", replica=replica.url, adapter=name)
 
     async def _unload(self, replica: Replica, name: str) -> None:
+        # Forgotten before the replica is asked, so no request is sent there for an adapter on its way out.
+        replica.adapters.pop(name, None)
+        replica.pinned.discard(name)
         try:
-            await replica.client.post("/v1/unload_lora_adapter", json={"lora_name": name}, timeout=30.0)
+            r = await replica.client.post("/v1/unload_lora_adapter", json={"lora_name": name}, timeout=30.0)
         except httpx.HTTPError:
             self._mark_down(replica)
             raise _ReplicaFailed("unload failed") from None
-        replica.adapters.pop(name, None)
-        replica.pinned.discard(name)
+        if r.status_code not in (200, 404):  # refused (still in use there): learn what it really holds
+            await self._sync_adapters(replica)
+            raise _ReplicaFailed(f"unload refused: {_message(r)}")
 
     async def forget_adapter(self, served_name: str) -> None:
         """Unload a deleted adapter from every replica that has it."""
         for replica in self.replicas:
             if served_name in replica.adapters and replica.healthy:
-                with contextlib.suppress(_ReplicaFailed):
-                    await self._unload(replica, served_name)
+                async with replica.load_lock:
+                    with contextlib.suppress(_ReplicaFailed):
+                        await self._unload(replica, served_name)
 
     # --- requests ------------------------------------------------------------------------------------------
 

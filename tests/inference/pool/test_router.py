@@ -94,6 +94,19 @@ async def test_a_new_adapter_waits_for_a_busy_one_to_finish_rather_than_failing(
         assert list(pool.replicas[0].adapters) == ["t-beta"] and pool.replicas[0].evictions == 1
 
 
+async def test_requests_alternating_between_more_adapters_than_slots_are_all_served(
+    replicas: list[EngineProcess], lora_adapters: Adapters
+) -> None:
+    alpha, beta = handles(lora_adapters)
+    async for pool in make_pool([replicas[0].url], max_adapters_per_replica=1):
+        # Each adapter is evicted while requests for it keep arriving: none may be sent to the replica for an
+        # adapter that is being unloaded there.
+        asks = [pool.complete("/v1/chat/completions", ASK, (alpha, beta)[i % 2]) for i in range(8)]
+        results = await asyncio.gather(*asks, return_exceptions=True)
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        assert pool.replicas[0].evictions >= 1
+
+
 async def test_the_least_recently_used_adapter_is_unloaded_for_a_new_one(
     replicas: list[EngineProcess], lora_adapters: Adapters
 ) -> None:
