@@ -21,9 +21,9 @@ What it shows, each as a table (and JSON in ``bench/results/scale.json``):
    load balancer in front of Lumen is configured to (docs/operations.md).
 5. Per-tenant cost: PostgreSQL bytes and Redis bytes per tenant after provisioning tenants that each make a
    few requests.
-6. Inference replicas: two ``lumen inference serve`` replicas behind the router, adapter-heavy load.
-   RUNS ONLY WHEN ``lumen inference serve`` EXISTS (the inference engine issue); otherwise the table says
-   "not run" and why.
+6. Inference replicas: two ``lumen inference serve`` replicas behind the router, an adapter-heavy load with
+   adapter affinity on and off (interleaved), then one replica SIGKILLed mid-load: bench/inference_scale.py,
+   which also runs on its own (its options are here as ``--inference-*``; ``--no-inference`` skips it).
 
 Needs ``wrk`` and ``haproxy`` (``apt-get install wrk haproxy``). Only 127.0.0.1 is ever targeted.
 
@@ -647,64 +647,23 @@ def inference_available() -> str | None:
     return None if done.returncode == 0 else "`lumen inference serve` is not installed in this build"
 
 
-def inference_replicas(directory: Path) -> dict[str, Any]:
-    """Two local engine replicas behind Lumen's router, adapter-heavy load.
-
-    INTEGRATION POINT (inference engine issue): this section runs only when `lumen inference serve` exists.
-    It starts two replicas; the measurements of adapter affinity and of a replica killed mid-load need the
-    router's interface (LUMEN_INFERENCE_URLS and its adapter-load counters), which the lead wires in at
-    integration. Until then it reports that the replicas start and answer the OpenAI protocol.
-    """
+def inference_replicas(directory: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Two local engine replicas behind Lumen's router, adapter-heavy load: bench/inference_scale.py (which
+    also runs on its own, without PostgreSQL, Redis or HAProxy)."""
+    if args.no_inference:
+        return {"run": False, "reason": "--no-inference"}
     reason = inference_available()
     if reason is not None:
         return {"run": False, "reason": reason}
-    ports = [free_port(), free_port()]
-    procs = []
-    try:
-        for port in ports:
-            with (directory / f"inference-{port}.log").open("ab") as out:
-                procs.append(
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "lumen.core.cli",
-                            "inference",
-                            "serve",
-                            "--host",
-                            HOST,
-                            "--port",
-                            str(port),
-                            "--device",
-                            "cpu",
-                        ],
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
-        models = {}
-        for port in ports:
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
-                with contextlib.suppress(httpx.HTTPError):
-                    r = httpx.get(f"http://{HOST}:{port}/v1/models", timeout=5)
-                    if r.status_code == 200:
-                        models[port] = [m.get("id") for m in r.json().get("data", [])]
-                        break
-                time.sleep(1)
-        return {
-            "run": True,
-            "replicas_answering": len(models),
-            "models": models,
-            "note": "affinity and kill-a-replica measurements: see the docstring (integration point)",
-        }
-    finally:
-        for p in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(30)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import inference_scale
+
+    opts = argparse.Namespace(
+        **{k.removeprefix("inference_"): v for k, v in vars(args).items() if k.startswith("inference_")}
+    )
+    work = directory / "inference"
+    work.mkdir(exist_ok=True)
+    return {"run": True, **inference_scale.run(opts, work)}
 
 
 # --- report ---------------------------------------------------------------------------------------------
@@ -898,14 +857,8 @@ def report(results: dict[str, Any]) -> str:
         )
     )
     inf = results["inference"]
-    out.append(
-        "\n6. Inference replicas behind the router: "
-        + (
-            json.dumps({k: v for k, v in inf.items() if k != "run"})
-            if inf["run"]
-            else f"not run ({inf['reason']})"
-        )
-    )
+    out.append("\n6. Inference replicas behind the router (bench/inference_scale.py)")
+    out.append(inf["table"] if inf["run"] else f"not run ({inf['reason']})")
     return "\n".join(out)
 
 
@@ -937,6 +890,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--write-tenants", type=int, default=20, help="tenants the write run rotates over (default 20)"
     )
     p.add_argument("--tenants", type=int, default=100, help="tenants for the per-tenant cost (default 100)")
+    p.add_argument("--no-inference", action="store_true", help="leave out section 6 (inference replicas)")
+    inference = p.add_argument_group("section 6 (bench/inference_scale.py)")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import inference_scale
+
+    inference_scale.add_arguments(inference, prefix="inference-")
     p.add_argument("--output", type=Path, default=RESULTS_DIR / "scale.json")
     args = p.parse_args(argv)
     if args.processes < 3:
@@ -1020,7 +979,7 @@ def main(argv: list[str] | None = None) -> int:
             base, platform_key, owner_url, resolved.redis.url, args.tenants
         )
         print("6. inference replicas", flush=True)
-        results["inference"] = inference_replicas(work)
+        results["inference"] = inference_replicas(work, args)
     finally:
         lb.stop()
         for api in apis:

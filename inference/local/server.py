@@ -141,6 +141,13 @@ class Metrics:
         running = Gauge("lumen_engine_requests_running", "Sequences in the batch", registry=self.registry)
         waiting = Gauge("lumen_engine_requests_waiting", "Requests waiting to join", registry=self.registry)
         adapters = Gauge("lumen_engine_adapters_loaded", "LoRA adapters loaded", registry=self.registry)
+        # Loads and unloads since start: what adapter affinity saves (bench/inference_scale.py counts them).
+        self.adapter_loads = Counter(
+            "lumen_engine_adapter_loads", "LoRA adapters loaded since start", registry=self.registry
+        )
+        self.adapter_unloads = Counter(
+            "lumen_engine_adapter_unloads", "LoRA adapters unloaded since start", registry=self.registry
+        )
         running.set_function(lambda: engine.running)
         waiting.set_function(lambda: engine.waiting)
         adapters.set_function(lambda: len(engine.adapters))
@@ -384,6 +391,7 @@ def build_server(engine: Engine, *, served_name: str, embedder: Any = None) -> L
             await asyncio.to_thread(engine.load_adapter, data.lora_name, data.lora_path)
         except AdapterError as exc:
             raise _Refused(400, str(exc), "BadRequestError") from None
+        metrics.adapter_loads.inc()
         return f"Success: LoRA adapter '{data.lora_name}' added successfully."
 
     @post("/v1/unload_lora_adapter", status_code=200, media_type=MediaType.TEXT)
@@ -394,6 +402,7 @@ def build_server(engine: Engine, *, served_name: str, embedder: Any = None) -> L
             if "not loaded" in str(exc):
                 raise _Refused(404, str(exc), "NotFoundError") from None
             raise _Refused(400, str(exc), "BadRequestError") from None
+        metrics.adapter_unloads.inc()
         return f"Success: LoRA adapter '{data.lora_name}' removed successfully."
 
     @get("/health", media_type=MediaType.TEXT)

@@ -5,12 +5,16 @@ Routing, per request:
 - only healthy replicas (a background check every few seconds; a refused connection marks one down at once);
 - adapter affinity: a request for adapter X goes to the least busy replica that has X loaded; if none has it,
   to the least busy replica, which loads it first (`/v1/load_lora_adapter`), unloading its least recently
-  used adapter when full. Adapters a tenant marks critical are pinned and never unloaded to make room;
+  used adapter when full (waiting, up to `queue_timeout_seconds`, for one to finish its requests when every
+  loaded adapter is busy). A replica counts as having X from the moment a request for X is sent to it, so
+  concurrent requests for a new adapter load it once. Adapters a tenant marks critical are pinned and never
+  unloaded to make room;
 - least outstanding requests among the candidates;
 - backpressure: each replica takes `replica_concurrency` requests at once; the rest wait in a bounded line
   (`max_queue`), and a request beyond it gets a 429 with Retry-After, one that waited `queue_timeout_seconds`
   a 503 with Retry-After;
-- failover: a replica that fails before the first token is abandoned and the request goes to another; one
+- failover: a replica that fails before the first token (loading the adapter included) is abandoned and the
+  request goes to another; one
   that fails after tokens were streamed ends the stream with a clean error event, never a hang.
 
 The router knows a tenant only as the owner of an adapter; it never sees a domain.
@@ -69,7 +73,9 @@ class Replica:
     adapters: OrderedDict[str, float] = field(default_factory=OrderedDict)  # name -> last used, LRU first
     in_use: dict[str, int] = field(default_factory=dict)
     pinned: set[str] = field(default_factory=set)
-    loading: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # One adapter load (with the unloads that make room for it) at a time per replica: two loads never pick
+    # the same victim or overfill the replica. The engine loads one at a time anyway.
+    load_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     loads: int = 0
     evictions: int = 0
     failures: int = 0
@@ -125,7 +131,8 @@ class InferencePool:
         except httpx.HTTPError:
             up = False
         if up and not replica.healthy:
-            await self._sync_adapters(replica)
+            async with replica.load_lock:  # never interleaved with a load or an eviction
+                await self._sync_adapters(replica)
             log.info("inference.replica_up", replica=replica.url)
         elif not up and replica.healthy:
             log.warning("inference.replica_down", replica=replica.url)
@@ -137,7 +144,8 @@ class InferencePool:
             self._slots.notify_all()
 
     async def _sync_adapters(self, replica: Replica) -> None:
-        """Learn which adapters a (re)started replica has loaded from its model list (vLLM lists them too)."""
+        """Learn which adapters a (re)started replica has loaded from its model list (vLLM lists them too).
+        The caller holds `replica.load_lock`, so that a list taken before an unload never overwrites it."""
         try:
             r = await replica.client.get("/v1/models", timeout=5.0)
             models = r.json().get("data", []) if r.status_code == 200 else []
@@ -166,7 +174,8 @@ class InferencePool:
         ]
 
     async def _acquire(self, adapter: AdapterHandle | None, exclude: set[str]) -> Replica:
-        """A replica with a free slot (waiting in the bounded line if none), with the adapter loaded."""
+        """A replica with a free slot (waiting in the bounded line if none). The caller loads the adapter
+        (`_ensure_loaded`) inside its failover loop and releases the replica with `_release`."""
         if self._health_task is None:  # hosted without a lifespan (tests, embedding): start on first use
             await self.start()
         wait = self.settings.queue_timeout_seconds
@@ -197,23 +206,20 @@ class InferencePool:
             replica.outstanding += 1
             if adapter is not None:
                 replica.in_use[adapter.served_name] = replica.in_use.get(adapter.served_name, 0) + 1
-        if adapter is not None:
-            try:
-                await self._ensure_loaded(replica, adapter)
-            except BaseException:
-                await self._release(replica, adapter)
-                raise
         return replica
 
     def _choose(self, candidates: list[Replica], adapter: AdapterHandle | None) -> Replica:
         if adapter is not None:
-            warm = [r for r in candidates if adapter.served_name in r.adapters]
+            name = adapter.served_name
+            # Loaded there, or being loaded for a request already sent there.
+            warm = [r for r in candidates if name in r.adapters or r.in_use.get(name)]
             if warm:
                 return min(warm, key=lambda r: r.outstanding)
             # Prefer a replica with room, so loading X does not unload someone else's adapter.
-            roomy = [r for r in candidates if len(r.adapters) < self.settings.max_adapters_per_replica]
+            slots = self.settings.max_adapters_per_replica
+            roomy = [r for r in candidates if len(_held(r)) < slots]
             if roomy:
-                return min(roomy, key=lambda r: (r.outstanding, len(r.adapters)))
+                return min(roomy, key=lambda r: (r.outstanding, len(_held(r))))
         return min(candidates, key=lambda r: r.outstanding)
 
     async def _release(self, replica: Replica, adapter: AdapterHandle | None) -> None:
@@ -225,61 +231,83 @@ class InferencePool:
 
     async def _ensure_loaded(self, replica: Replica, adapter: AdapterHandle) -> None:
         name = adapter.served_name
-        if name in replica.adapters:
-            replica.adapters.move_to_end(name)
-            replica.adapters[name] = time.monotonic()
-            return
-        lock = replica.loading.setdefault(name, asyncio.Lock())
-        async with lock:
+        deadline = time.monotonic() + self.settings.queue_timeout_seconds
+        while True:
             if name in replica.adapters:
+                replica.adapters.move_to_end(name)
+                replica.adapters[name] = time.monotonic()
                 return
-            while len(replica.adapters) >= self.settings.max_adapters_per_replica:
-                victim = next(
-                    (n for n in replica.adapters if n not in replica.pinned and not replica.in_use.get(n)),
-                    None,
-                )
-                if victim is None:
-                    raise PoolError(
-                        503,
-                        "Every adapter slot on the replica is pinned or busy; retry shortly.",
-                        retry_after=2,
+            async with replica.load_lock:
+                if name in replica.adapters:  # loaded by another request while this one waited
+                    continue
+                if not replica.healthy:
+                    raise _ReplicaFailed("the replica went down while the request waited for its adapter")
+                while len(replica.adapters) >= self.settings.max_adapters_per_replica:
+                    victim = next(
+                        (
+                            n
+                            for n in replica.adapters
+                            if n not in replica.pinned and not replica.in_use.get(n)
+                        ),
+                        None,
                     )
-                await self._unload(replica, victim)
-                replica.evictions += 1
-            try:
-                r = await replica.client.post(
-                    "/v1/load_lora_adapter",
-                    json={"lora_name": name, "lora_path": adapter.path},
-                    timeout=120.0,
+                    if victim is None:
+                        break
+                    await self._unload(replica, victim)
+                    replica.evictions += 1
+                if len(replica.adapters) < self.settings.max_adapters_per_replica:
+                    await self._load(replica, adapter)
+                    return
+            # Every loaded adapter is pinned or serving: wait, without holding the replica's load lock (the
+            # requests keeping them busy may need it to see their own adapter loaded), for one to finish.
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PoolError(
+                    503, "Every adapter slot on the replica is pinned or busy; retry shortly.", retry_after=2
                 )
-            except httpx.HTTPError as exc:
-                self._mark_down(replica)
-                raise _ReplicaFailed(str(exc)) from exc
-            if r.status_code != 200 and "already" not in r.text:
-                if r.status_code >= 500:
-                    raise _ReplicaFailed(r.text[:200])
-                raise PoolError(422, f"The adapter could not be loaded: {_message(r)}")
-            replica.adapters[name] = time.monotonic()
-            replica.loads += 1
-            if adapter.pinned:
-                replica.pinned.add(name)
-            log.info("inference.adapter_loaded", replica=replica.url, adapter=name)
+            async with self._slots:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._slots.wait(), timeout=min(remaining, 0.25))
+
+    async def _load(self, replica: Replica, adapter: AdapterHandle) -> None:
+        name = adapter.served_name
+        try:
+            r = await replica.client.post(
+                "/v1/load_lora_adapter", json={"lora_name": name, "lora_path": adapter.path}, timeout=120.0
+            )
+        except httpx.HTTPError as exc:
+            self._mark_down(replica)
+            raise _ReplicaFailed(str(exc)) from exc
+        if r.status_code != 200 and "already" not in r.text:
+            if r.status_code >= 500:
+                raise _ReplicaFailed(r.text[:200])
+            raise PoolError(422, f"The adapter could not be loaded: {_message(r)}")
+        replica.adapters[name] = time.monotonic()
+        replica.loads += 1
+        if adapter.pinned:
+            replica.pinned.add(name)
+        log.info("inference.adapter_loaded", replica=replica.url, adapter=name)
 
     async def _unload(self, replica: Replica, name: str) -> None:
+        # Forgotten before the replica is asked, so no request is sent there for an adapter on its way out.
+        replica.adapters.pop(name, None)
+        replica.pinned.discard(name)
         try:
-            await replica.client.post("/v1/unload_lora_adapter", json={"lora_name": name}, timeout=30.0)
+            r = await replica.client.post("/v1/unload_lora_adapter", json={"lora_name": name}, timeout=30.0)
         except httpx.HTTPError:
             self._mark_down(replica)
             raise _ReplicaFailed("unload failed") from None
-        replica.adapters.pop(name, None)
-        replica.pinned.discard(name)
+        if r.status_code not in (200, 404):  # refused (still in use there): learn what it really holds
+            await self._sync_adapters(replica)
+            raise _ReplicaFailed(f"unload refused: {_message(r)}")
 
     async def forget_adapter(self, served_name: str) -> None:
         """Unload a deleted adapter from every replica that has it."""
         for replica in self.replicas:
             if served_name in replica.adapters and replica.healthy:
-                with contextlib.suppress(_ReplicaFailed):
-                    await self._unload(replica, served_name)
+                async with replica.load_lock:
+                    with contextlib.suppress(_ReplicaFailed):
+                        await self._unload(replica, served_name)
 
     # --- requests ------------------------------------------------------------------------------------------
 
@@ -301,6 +329,8 @@ class InferencePool:
         for _ in range(self._attempts()):
             replica = await self._acquire(adapter, tried)
             try:
+                if adapter is not None:
+                    await self._ensure_loaded(replica, adapter)
                 r = await replica.client.post(path, json=body)
                 if r.status_code in RETRYABLE_STATUS:
                     raise _ReplicaFailed(f"{r.status_code} {r.text[:200]}")
@@ -336,6 +366,8 @@ class InferencePool:
             replica = await self._acquire(adapter, tried)
             started = False
             try:
+                if adapter is not None:
+                    await self._ensure_loaded(replica, adapter)
                 async with replica.client.stream("POST", path, json=body) as r:
                     if r.status_code in RETRYABLE_STATUS:
                         raise _ReplicaFailed(f"{r.status_code}")
@@ -410,6 +442,11 @@ class InferencePool:
             }
             for r in self.replicas
         ]
+
+
+def _held(replica: Replica) -> set[str]:
+    """Adapters a replica has loaded or is about to load for requests already sent to it."""
+    return set(replica.adapters) | {n for n, count in replica.in_use.items() if count}
 
 
 def _message(r: httpx.Response) -> str:

@@ -119,3 +119,23 @@ def test_health_and_metrics(replica: EngineProcess) -> None:
     metrics = httpx.get(f"{replica.url}/metrics").text
     assert "lumen_engine_generation_tokens_total" in metrics
     assert "lumen_engine_requests_running" in metrics
+
+
+def test_metrics_count_adapter_loads_and_unloads(replica: EngineProcess, lora_adapters: Adapters) -> None:
+    def counted() -> tuple[float, float]:
+        values = {
+            line.split()[0]: float(line.split()[1])
+            for line in httpx.get(f"{replica.url}/metrics").text.splitlines()
+            if line.startswith("lumen_engine_adapter_")
+        }
+        return values["lumen_engine_adapter_loads_total"], values["lumen_engine_adapter_unloads_total"]
+
+    loads, unloads = counted()
+    load = {"lora_name": "srv-count", "lora_path": str(lora_adapters.beta)}
+    assert httpx.post(f"{replica.url}/v1/load_lora_adapter", json=load, timeout=60).status_code == 200
+    refused = httpx.post(f"{replica.url}/v1/load_lora_adapter", json=load, timeout=60)  # already loaded
+    assert refused.status_code == 400
+    assert counted() == (loads + 1, unloads)
+    unload = {"lora_name": "srv-count"}
+    assert httpx.post(f"{replica.url}/v1/unload_lora_adapter", json=unload, timeout=60).status_code == 200
+    assert counted() == (loads + 1, unloads + 1)

@@ -66,6 +66,47 @@ async def test_an_adapter_is_loaded_once_and_requests_follow_it(
         assert {n for r in pool.replicas for n in r.adapters} == {"t-alpha", "t-beta"}
 
 
+async def test_concurrent_requests_for_a_new_adapter_load_it_once(
+    replicas: list[EngineProcess], lora_adapters: Adapters
+) -> None:
+    alpha, _ = handles(lora_adapters)
+    async for pool in make_pool([r.url for r in replicas]):
+        await asyncio.gather(*(pool.complete("/v1/chat/completions", ASK, alpha) for _ in range(4)))
+        # The first request sent alpha to a replica; the other three followed it there, not to the idle one.
+        assert sum(r.loads for r in pool.replicas) == 1
+        assert [n for r in pool.replicas for n in r.adapters] == ["t-alpha"]
+
+
+async def test_a_new_adapter_waits_for_a_busy_one_to_finish_rather_than_failing(
+    replicas: list[EngineProcess], lora_adapters: Adapters
+) -> None:
+    alpha, beta = handles(lora_adapters)
+    slow = {**ASK, "max_tokens": 24}
+    async for pool in make_pool([replicas[0].url], max_adapters_per_replica=1):
+        first = asyncio.create_task(pool.complete("/v1/chat/completions", slow, alpha))
+        for _ in range(1200):  # until alpha is loaded and serving
+            if "t-alpha" in pool.replicas[0].adapters:
+                break
+            await asyncio.sleep(0.05)
+        second = await pool.complete("/v1/chat/completions", ASK, beta)
+        assert (await first)["choices"][0]["finish_reason"] == "length"
+        assert second["choices"][0]["finish_reason"] in ("length", "stop")
+        assert list(pool.replicas[0].adapters) == ["t-beta"] and pool.replicas[0].evictions == 1
+
+
+async def test_requests_alternating_between_more_adapters_than_slots_are_all_served(
+    replicas: list[EngineProcess], lora_adapters: Adapters
+) -> None:
+    alpha, beta = handles(lora_adapters)
+    async for pool in make_pool([replicas[0].url], max_adapters_per_replica=1):
+        # Each adapter is evicted while requests for it keep arriving: none may be sent to the replica for an
+        # adapter that is being unloaded there.
+        asks = [pool.complete("/v1/chat/completions", ASK, (alpha, beta)[i % 2]) for i in range(8)]
+        results = await asyncio.gather(*asks, return_exceptions=True)
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        assert pool.replicas[0].evictions >= 1
+
+
 async def test_the_least_recently_used_adapter_is_unloaded_for_a_new_one(
     replicas: list[EngineProcess], lora_adapters: Adapters
 ) -> None:
@@ -119,6 +160,22 @@ async def test_a_dead_replica_is_skipped_and_the_request_served_elsewhere(
             assert result["choices"][0]["message"]["content"]
             assert pool.stats["failovers"] >= 1
             assert not pool.replicas[0].healthy
+        finally:
+            victim.start()
+
+
+async def test_an_adapter_load_on_a_dead_replica_fails_over_to_another(
+    replicas: list[EngineProcess], lora_adapters: Adapters
+) -> None:
+    alpha, _ = handles(lora_adapters)
+    victim, survivor = replicas[1], replicas[0]
+    async for pool in make_pool([victim.url, survivor.url], health_interval_seconds=60):
+        victim.kill()  # the pool still thinks it healthy and empty: the first choice for a new adapter
+        try:
+            events = [e async for e in pool.stream("/v1/chat/completions", ASK, alpha)]
+            assert events and not any("error" in e for e in events)
+            assert not pool.replicas[0].healthy and "t-alpha" in pool.replicas[1].adapters
+            assert pool.stats["failovers"] == 1
         finally:
             victim.start()
 
