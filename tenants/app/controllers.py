@@ -207,11 +207,13 @@ async def _over_limit(request: Request[Any, Any, Any], tenant_id: uuid.UUID, wha
 
 
 def _same_origin(request: Request[Any, Any, Any]) -> bool:
-    """A form post from this app's own pages. Browsers send `Sec-Fetch-Site` and `Origin` with every POST;
-    a client that sends neither is not a browser another site can drive."""
+    """A form post from this app's own pages. Browsers mark every request with `Sec-Fetch-Site`; one that
+    does not falls back to `Origin` (which our no-referrer policy makes "null" on a form post, refused:
+    it cannot be told apart from another site's). A client that sends neither is no browser another
+    site can drive, and the session's CSRF token still applies to it."""
     site = request.headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
-        return False
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is None:
         return True

@@ -226,6 +226,8 @@ async def test_sign_in_from_another_site_is_refused(
     assert r.status_code == 403 and "set-cookie" not in r.headers
     r = await post_signin(client, tenant_a, code, **{"sec-fetch-site": "cross-site"})
     assert r.status_code == 403
+    r = await post_signin(client, tenant_a, code, origin="null")
+    assert r.status_code == 403
     # The refused attempts did not use the code up.
     assert (await post_signin(client, tenant_a, code, origin="http://lumen.test")).status_code == 303
 
