@@ -218,6 +218,7 @@ class PatientController(Controller):
         # Derived data other plugins keep about the patient (triage interviews...), in this transaction.
         await host.patient_erased(session, principal.tenant_id, patient_id)
         # The patient's app sessions end with the record (their links go with it, ON DELETE CASCADE).
+        assert principal.tenant_id is not None  # patients.* actions are granted to tenant keys only
         await PatientSessions(request.app.state.redis).end_all(principal.tenant_id, patient_id)
 
     @post(
