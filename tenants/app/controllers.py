@@ -38,7 +38,6 @@ from lumen.core.limits.keys import tenant_prefix
 from lumen.core.tenancy.context import PLATFORM, Scope
 from lumen.tenants.app.accounts import (
     COOKIE,
-    SESSION_IDLE_SECONDS,
     PatientSession,
     PatientSessions,
     redeem_link_code,
@@ -179,12 +178,13 @@ def _redirect(location: str, *, cookies: list[Cookie] | None = None) -> Response
 
 def _session_cookie(slug: str, sid: str | None) -> Cookie:
     """The patient session cookie: only the tenant's own app path, never script-readable, never sent over
-    plain HTTP or with a request another site starts. `None` clears it."""
+    plain HTTP or with a request another site starts, and gone when the browser closes (Redis holds the
+    session's idle and absolute limits). `None` clears it."""
     return Cookie(
         key=COOKIE,
         value=sid or "",
         path=f"/t/{slug}",
-        max_age=SESSION_IDLE_SECONDS if sid else 0,
+        max_age=None if sid else 0,
         secure=True,
         httponly=True,
         samesite="strict",
