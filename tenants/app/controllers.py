@@ -421,7 +421,9 @@ class PatientAppController(Controller):
         summary="Redeem a one-time sign-in code for a patient session (form post; sets the session cookie)",
         exclude_from_auth=True,
         media_type="text/html",
-        status_code=303,
+        status_code=200,
+        description="A browser form post: on success a 303 to the next page; otherwise the page again (200, "
+        "or 401/403/422/429 with the reason shown).",
     )
     async def signin(self, request: Request[Any, Any, Any], slug: FromPath[str]) -> Response[Any]:
         tenant_id, branding = await self._profile_app(request, slug)
@@ -463,7 +465,9 @@ class PatientAppController(Controller):
         summary="End the patient session (form post)",
         exclude_from_auth=True,
         media_type="text/html",
-        status_code=303,
+        status_code=200,
+        description="A browser form post: on success a 303 to the next page; otherwise the page again (200, "
+        "or 401/403/422/429 with the reason shown).",
     )
     async def signout(self, request: Request[Any, Any, Any], slug: FromPath[str]) -> Response[Any]:
         tenant_id, _ = await self._profile_app(request, slug)
@@ -536,7 +540,9 @@ class PatientAppController(Controller):
         summary="Change the signed-in patient's own profile (form post)",
         exclude_from_auth=True,
         media_type="text/html",
-        status_code=303,
+        status_code=200,
+        description="A browser form post: on success a 303 to the next page; otherwise the page again (200, "
+        "or 401/403/422/429 with the reason shown).",
     )
     async def profile_update(self, request: Request[Any, Any, Any], slug: FromPath[str]) -> Response[Any]:
         tenant_id, branding = await self._profile_app(request, slug)
@@ -638,7 +644,9 @@ class PatientAppController(Controller):
         summary="Delete the signed-in patient's data for good and sign them out (form post, confirmed)",
         exclude_from_auth=True,
         media_type="text/html",
-        status_code=303,
+        status_code=200,
+        description="A browser form post: on success a 303 to the next page; otherwise the page again (200, "
+        "or 401/403/422/429 with the reason shown).",
     )
     async def delete_profile(self, request: Request[Any, Any, Any], slug: FromPath[str]) -> Response[Any]:
         tenant_id, branding = await self._profile_app(request, slug)
