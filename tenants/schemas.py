@@ -165,3 +165,6 @@ class AppSession(msgspec.Struct, kw_only=True):
     expires_at: datetime
     expires_in: int
     scopes: list[str]
+    # When a patient has signed in to the app: their record's id, which the app sends as `patient_id` so
+    # the checks use their profile. The token accepts no other patient's id.
+    patient_id: uuid.UUID | None = None

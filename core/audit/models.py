@@ -36,7 +36,7 @@ class AuditEvent(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     occurred_at: Mapped[datetime]
     request_id: Mapped[str | None] = mapped_column(String(64))
-    actor_kind: Mapped[str] = mapped_column(String(16))  # platform | key | member | system
+    actor_kind: Mapped[str] = mapped_column(String(16))  # platform | key | member | system | patient
     actor_key_id: Mapped[uuid.UUID | None]
     actor_member_id: Mapped[uuid.UUID | None]
     action: Mapped[str] = mapped_column(String(128))

@@ -56,7 +56,13 @@ class RequestAudit:
 
     def stamp(self, entry: AuditEntry, outcome: Outcome | None = None) -> AuditEntry:
         entry.request_id = self.request_id
-        entry.actor_kind = "platform" if self.principal.is_platform else "key"
+        entry.actor_kind = (
+            "platform"
+            if self.principal.is_platform
+            else "patient"
+            if self.principal.patient_id is not None
+            else "key"
+        )
         entry.actor_key_id = self.principal.key_id
         entry.policy_decision_id = entry.policy_decision_id or self.policy_decision_id
         if outcome is not None:

@@ -1,4 +1,4 @@
-"""Who is calling: the platform operator, or one API key of one tenant."""
+"""Who is calling: the platform operator, one API key of one tenant, or a tenant's patient app session."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ class Principal:
     key_id: uuid.UUID | None
     scopes: frozenset[str] = field(default_factory=frozenset)
     mode: str = "live"
+    # Set only for a patient app session after a patient signed in: the one patient whose profile this
+    # caller may use as context (docs/patient-app.md). It grants no scope.
+    patient_id: uuid.UUID | None = None
 
     @property
     def is_platform(self) -> bool:

@@ -157,6 +157,16 @@ KERNEL_ACTIONS: dict[str, ActionSpec] = {
         phi=True,
         access="read",
     ),
+    "patients.app_link": ActionSpec(
+        description="Issue a one-time sign-in link to the patient app for a patient.",
+        scopes=("patients:write",),
+        phi=True,
+    ),
+    "patients.app_signout": ActionSpec(
+        description="End every patient app session of a patient and void their unused sign-in links.",
+        scopes=("patients:write",),
+        phi=True,
+    ),
     "jobs.read": ActionSpec(
         description="Read a job's state and progress.", scopes=("jobs:read",), access="read"
     ),

@@ -22,7 +22,7 @@ from lumen.core.audit.models import AuditEvent
 from lumen.core.audit.recorder import RequestAudit
 from lumen.core.audit.service import AuditEntry
 from lumen.core.auth.principal import Principal
-from lumen.core.http.errors import Forbidden, LumenProblem, UnprocessableEntity
+from lumen.core.http.errors import Forbidden, LumenProblem, NotFound, UnprocessableEntity
 from lumen.core.policy.decision import Decision
 from lumen.plugins.sdk.inference import ChatMessage, Generation, ModelServices, Passage
 from lumen.plugins.sdk.jobs import TenantTransaction, emit_plugin_event, enqueue_plugin_job
@@ -173,8 +173,9 @@ class PluginContext:
         `pregnancy_status`, `conditions`, `medications`, `allergies` (each a name or {system, code,
         display}), `egfr`, `locale`, `consents`, and derived `age` (years), `pregnant` (bool or None),
         `medication_names`, `condition_names`, `allergy_names`. Another tenant's or an unknown id is a 404;
-        a malformed one a 422 naming `patient_id`; a key without `patients:read` (or `admin`) a 403. The
-        read is audited (`patients.read`, the patient's id only). Never log what it returns."""
+        a malformed one a 422 naming `patient_id`; a key without `patients:read` (or `admin`) a 403; a
+        signed-in patient's app session reads only that patient (any other id is a 404). The read is audited
+        (`patients.read`, the patient's id only). Never log what it returns."""
         if self._patients is None:
             raise LumenProblem("Patient profiles are not available here.", slug="service-unavailable")
         if isinstance(patient_id, str):
@@ -182,8 +183,13 @@ class PluginContext:
                 patient_id = uuid.UUID(patient_id)
             except ValueError:
                 raise UnprocessableEntity("patient_id: not a UUID", slug="validation-error") from None
-        scopes = set(self.principal.scopes)
-        if not scopes & {"admin", "patients:read", "patients:write"}:
+        own = self.principal.patient_id
+        if own is not None:
+            # A signed-in patient's app session: their own profile only. Any other id is a 404, exactly as
+            # an unknown one (no oracle), whatever the session's scopes.
+            if patient_id != own:
+                raise NotFound("No patient with this id in this tenant.")
+        elif not set(self.principal.scopes) & {"admin", "patients:read", "patients:write"}:
             raise Forbidden("patient_id: reading a patient profile needs the `patients:read` scope")
         profile = await self._patients(patient_id)
         if self._audit is not None:

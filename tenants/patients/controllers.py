@@ -10,6 +10,7 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
+from litestar.datastructures import URL
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy import func, select
@@ -18,10 +19,13 @@ from lumen.core.audit.models import AuditEvent
 from lumen.core.db.base import utcnow
 from lumen.core.db.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from lumen.core.http.dependencies import Caller, DbSession
-from lumen.core.http.errors import UnprocessableEntity
+from lumen.core.http.errors import Conflict, NotFound, UnprocessableEntity
+from lumen.tenants.app.accounts import LINK_SECONDS, PatientSessions, issue_link_code
 from lumen.tenants.patients.fhir import from_bundle, to_bundle
 from lumen.tenants.patients.keyring import MasterKeyring
+from lumen.tenants.patients.repository import PatientAppLinkRepository, PatientRepository
 from lumen.tenants.patients.schemas import (
+    PatientAppLinkOut,
     PatientCreate,
     PatientExport,
     PatientOut,
@@ -30,6 +34,7 @@ from lumen.tenants.patients.schemas import (
     PatientUpdate,
 )
 from lumen.tenants.patients.service import PatientService
+from lumen.tenants.repository import BrandingRepository, TenantRepository
 
 __all__ = ["PatientController"]
 
@@ -212,3 +217,62 @@ class PatientController(Controller):
         host = request.app.state.plugins
         # Derived data other plugins keep about the patient (triage interviews...), in this transaction.
         await host.patient_erased(session, principal.tenant_id, patient_id)
+        # The patient's app sessions end with the record (their links go with it, ON DELETE CASCADE).
+        assert principal.tenant_id is not None  # patients.* actions are granted to tenant keys only
+        await PatientSessions(request.app.state.redis).end_all(principal.tenant_id, patient_id)
+
+    @post(
+        "/{patient_id:uuid}/app-links",
+        operation_id="createPatientAppLink",
+        summary="A one-time sign-in link to the tenant's patient app for this patient",
+        description="The tenant's backend calls this for a patient it has signed in itself and hands the "
+        "`url` to that patient. The link works once, for 10 minutes; the code is in the URL's fragment, "
+        "which browsers never send to a server. Signing in opens a session for this patient only "
+        "(docs/patient-app.md).",
+        opt={"action": "patients.app_link", "resource": "patient"},
+        status_code=HTTP_201_CREATED,
+    )
+    async def create_app_link(
+        self,
+        request: Request[Any, Any, Any],
+        patient_id: FromPath[uuid.UUID],
+        session: DbSession,
+        principal: Caller,
+    ) -> PatientAppLinkOut:
+        tenant_id = principal.tenant_id
+        assert tenant_id is not None
+        if await PatientRepository(session, tenant_id).get(patient_id) is None:
+            raise NotFound("No patient with this id in this tenant.")
+        tenant = await TenantRepository(session).get(tenant_id)
+        branding = await BrandingRepository(session, tenant_id).get()
+        if tenant is None or branding is None:
+            raise Conflict(
+                "The patient app is off for this tenant: set its branding (PUT /v1/branding) first."
+            )
+        if "profile" not in branding.features:
+            raise Conflict("The patient app's `profile` feature is off: add it to the branding's `features`.")
+        code, expires_at = await issue_link_code(session, tenant_id, patient_id)
+        base = URL(str(request.base_url))
+        url = f"{base.scheme}://{base.netloc}/t/{tenant.slug}/signin#code={code}"
+        return PatientAppLinkOut(url=url, code=code, expires_at=expires_at, expires_in=LINK_SECONDS)
+
+    @delete(
+        "/{patient_id:uuid}/app-sessions",
+        operation_id="endPatientAppSessions",
+        summary="Sign the patient out of the patient app everywhere and void their unused sign-in links",
+        opt={"action": "patients.app_signout", "resource": "patient"},
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def end_app_sessions(
+        self,
+        request: Request[Any, Any, Any],
+        patient_id: FromPath[uuid.UUID],
+        session: DbSession,
+        principal: Caller,
+    ) -> None:
+        tenant_id = principal.tenant_id
+        assert tenant_id is not None
+        if await PatientRepository(session, tenant_id).get(patient_id) is None:
+            raise NotFound("No patient with this id in this tenant.")
+        await PatientAppLinkRepository(session, tenant_id).revoke_unused(patient_id, utcnow())
+        await PatientSessions(request.app.state.redis).end_all(tenant_id, patient_id)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lumen.core.db.pagination import paginate
-from lumen.tenants.patients.models import Patient, PatientDataKey
+from lumen.tenants.patients.models import Patient, PatientAppLink, PatientDataKey
 
-__all__ = ["PatientRepository"]
+__all__ = ["PatientAppLinkRepository", "PatientRepository"]
 
 
 class PatientRepository:
@@ -74,3 +75,62 @@ class PatientRepository:
         if ref_hash is not None:
             statement = statement.where(Patient.external_ref_hash == ref_hash)
         return await paginate(self.session, statement, Patient, cursor=cursor, limit=limit)
+
+
+class PatientAppLinkRepository:
+    """One-time sign-in links: issued for one patient, redeemed at most once, before they expire."""
+
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    async def add(self, patient_id: uuid.UUID, code_hash: bytes, expires_at: datetime) -> PatientAppLink:
+        link = PatientAppLink(
+            id=uuid.uuid4(),
+            tenant_id=self.tenant_id,
+            patient_id=patient_id,
+            code_hash=code_hash,
+            expires_at=expires_at,
+        )
+        self.session.add(link)
+        await self.session.flush()
+        return link
+
+    async def redeem(self, code_hash: bytes, now: datetime) -> uuid.UUID | None:
+        """The patient a live, unused link names, marking it used in the same statement: of two
+        concurrent redemptions exactly one gets the patient."""
+        return (
+            await self.session.execute(
+                update(PatientAppLink)
+                .where(
+                    PatientAppLink.tenant_id == self.tenant_id,
+                    PatientAppLink.code_hash == code_hash,
+                    PatientAppLink.used_at.is_(None),
+                    PatientAppLink.expires_at > now,
+                )
+                .values(used_at=now, updated_at=now)
+                .returning(PatientAppLink.patient_id)
+            )
+        ).scalar_one_or_none()
+
+    async def revoke_unused(self, patient_id: uuid.UUID, now: datetime) -> int:
+        """Mark the patient's outstanding links used (the tenant signs the patient out everywhere)."""
+        result = await self.session.execute(
+            update(PatientAppLink)
+            .where(
+                PatientAppLink.tenant_id == self.tenant_id,
+                PatientAppLink.patient_id == patient_id,
+                PatientAppLink.used_at.is_(None),
+            )
+            .values(used_at=now, updated_at=now)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def purge_stale(self, now: datetime) -> None:
+        """Links dead for a day carry no information worth keeping."""
+        await self.session.execute(
+            delete(PatientAppLink).where(
+                PatientAppLink.tenant_id == self.tenant_id,
+                PatientAppLink.expires_at < now - timedelta(days=1),
+            )
+        )

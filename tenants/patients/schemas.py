@@ -15,6 +15,7 @@ from lumen.core.http.types import NOT_BLANK_TEXT, TEXT
 __all__ = [
     "CodedEntry",
     "Consent",
+    "PatientAppLinkOut",
     "PatientCreate",
     "PatientExport",
     "PatientOut",
@@ -121,3 +122,16 @@ class PatientExport(msgspec.Struct, kw_only=True):
     audit_records: int  # records about this patient in the audit trail (ids only, no PHI)
     exported_at: datetime
     note: str
+
+
+class PatientAppLinkOut(msgspec.Struct, kw_only=True):
+    """POST /v1/patients/{id}/app-links: a one-time sign-in link for the patient's app. The code is shown
+    once; Lumen keeps only its hash."""
+
+    url: Annotated[
+        str, Meta(description="Give this to the patient: the app's sign-in page, the code in its fragment.")
+    ]
+    code: Annotated[str, Meta(description="The same code, for a tenant app that posts it itself.")]
+    expires_at: datetime
+    expires_in: int
+    single_use: bool = True

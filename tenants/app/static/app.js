@@ -4,6 +4,26 @@
   "use strict";
 
   const slug = document.body.dataset.slug;
+
+  // The sign-in page: a sign-in link carries its one-time code in the URL fragment, which never reaches a
+  // server. Move it into the form and out of the address bar (and so out of the history), then let the
+  // patient press "Sign in": nothing signs in on a mere page load, so link scanners cannot use the code up.
+  if (document.body.dataset.page === "signin") {
+    const fill = () => {
+      const match = /^#code=([A-Za-z0-9_-]{1,100})$/.exec(location.hash);
+      const field = document.getElementById("code");
+      if (match && field) {
+        field.value = match[1];
+        history.replaceState(null, "", location.pathname + location.search);
+        const button = document.querySelector("#form-signin button");
+        if (button) button.focus();
+      }
+    };
+    fill();
+    window.addEventListener("hashchange", fill); // a second link opened on the page already showing
+    return;
+  }
+  if (document.body.dataset.page) return; // the profile pages work without script
   const statusLine = document.getElementById("status");
   let session = null;
 
@@ -49,16 +69,39 @@
     return el("details", {}, el("summary", { text: "Sources" }), el("ul", {}, ...items));
   }
 
-  async function token() {
-    if (session && session.expires > Date.now() / 1000 + 30) return session.token;
+  // The session request carries the patient's sign-in cookie (same origin only): a signed-in patient's
+  // token is bound to their record, and the checks below then send its id so their profile is used.
+  async function start() {
+    if (session && session.expires > Date.now() / 1000 + 30) return session;
     const response = await fetch("/t/" + encodeURIComponent(slug) + "/session", {
       method: "POST",
-      credentials: "omit",
+      credentials: "same-origin",
     });
     if (!response.ok) throw new Error("session " + response.status);
     const body = await response.json();
-    session = { token: body.token, expires: Date.parse(body.expires_at) / 1000 };
-    return session.token;
+    session = { token: body.token, expires: Date.parse(body.expires_at) / 1000, patient: body.patient_id || null };
+    return session;
+  }
+
+  async function token() {
+    return (await start()).token;
+  }
+
+  // The body with the signed-in patient's id added (nothing when no patient is signed in).
+  async function withProfile(body) {
+    try {
+      const current = await start();
+      if (current.patient) return Object.assign({}, body, { patient_id: current.patient });
+    } catch (_) {
+      // the call itself reports the failure
+    }
+    return body;
+  }
+
+  function profileNote() {
+    return session && session.patient
+      ? el("p", { class: "uses-profile", text: "This used your profile (conditions, medicines, allergies)." })
+      : null;
   }
 
   // {status, data}; status 0 when the network or the session failed.
@@ -157,9 +200,9 @@
       show(target, el("p", { role: "alert", text: "Enter at least one medicine." }));
       return;
     }
-    const result = await api("POST", "/v1/interactions/check", { medications: medications });
+    const result = await api("POST", "/v1/interactions/check", await withProfile({ medications: medications }));
     const problem = failure(result, "The medicine check");
-    show(target, ...(problem ? [problem] : renderInteractions(result.data)));
+    show(target, ...(problem ? [problem] : renderInteractions(result.data).concat([profileNote()])));
   });
 
   const search = document.getElementById("drug-search");
@@ -307,9 +350,9 @@
       show(target, el("p", { role: "alert", text: "Tell us what you need help with first." }));
       return;
     }
-    const result = await api("POST", "/v1/otc/recommend", { symptoms: text });
+    const result = await api("POST", "/v1/otc/recommend", await withProfile({ symptoms: text }));
     const problem = failure(result, "Self-care suggestions");
-    show(target, ...(problem ? [problem] : renderOtc(result.data)));
+    show(target, ...(problem ? [problem] : renderOtc(result.data).concat([profileNote()])));
   });
 
   // --- medical words --------------------------------------------------------------------------------------
@@ -332,7 +375,7 @@
     const target = document.getElementById("result-qa");
     const question = form.question.value.trim();
     if (!question) return;
-    const result = await api("POST", "/v1/qa/ask", { question: question });
+    const result = await api("POST", "/v1/qa/ask", await withProfile({ question: question }));
     if (result.status === 403) {
       return show(target, el("p", { class: "notice", role: "status", text: "Questions are not available in this app right now." }));
     }

@@ -359,3 +359,218 @@ def test_interview_asks_one_question_at_a_time(app: App, page: Any) -> None:
     page.screenshot(path=str(app.shots / "acme-triage-question.png"), full_page=True)
     assert finish_interview(page, answer="No") >= 1
     assert page.locator("#result-triage .disclaimer-text").count() == 1
+
+
+# --- the patient's sign-in and own profile ------------------------------------------------------------------
+
+
+def new_patient(app: App, **profile: Any) -> str:
+    body = {
+        "birth_date": "1948-03-02",
+        "sex": "female",
+        "medications": ["warfarin"],
+        "conditions": ["atrial fibrillation"],
+        "allergies": ["penicillin"],
+        **profile,
+    }
+    status, created = app.server.request("POST", "/v1/patients", body, app.keys["acmepharma"])
+    assert status == 201 and isinstance(created, dict), created
+    return str(created["id"])
+
+
+def sign_in_link(app: App, patient_id: str) -> str:
+    status, link = app.server.request(
+        "POST", f"/v1/patients/{patient_id}/app-links", None, app.keys["acmepharma"]
+    )
+    assert status == 201 and isinstance(link, dict), link
+    assert str(link["url"]).startswith(app.url("/t/acmepharma/signin#code="))
+    return str(link["url"])
+
+
+def sign_in(app: App, page: Any, patient_id: str) -> None:
+    page.goto(sign_in_link(app, patient_id))
+    # The code moved from the fragment into the form, and out of the address bar.
+    assert page.evaluate("location.hash") == ""
+    assert len(page.get_by_label("Sign-in code").input_value()) == 43
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+    assert page.url == app.url("/t/acmepharma/profile"), (page.url, page.locator("main").inner_text())
+
+
+def test_patient_signs_in_sees_and_edits_their_profile(app: App, page: Any) -> None:
+    pid = new_patient(app)
+    sign_in(app, page, pid)
+    assert page.locator("h1").inner_text() == "My profile"
+    assert "warfarin" in page.locator("#v-medications").inner_text()
+    assert "penicillin" in page.locator("#v-allergies").inner_text()
+    # The session cookie is for Acme's app only, and script cannot read it.
+    cookies = [c for c in page.context.cookies() if c["name"] == "lumen_patient"]
+    assert len(cookies) == 1 and cookies[0]["path"] == "/t/acmepharma"
+    assert cookies[0]["httpOnly"] and cookies[0]["secure"] and cookies[0]["sameSite"] == "Strict"
+    assert page.evaluate("document.cookie") == ""
+    page.screenshot(path=str(app.shots / "acme-profile.png"), full_page=True)
+    page.get_by_label("My medicines (one per line)").fill("warfarin\nsimvastatin")
+    page.get_by_label("My allergies (one per line)").fill("penicillin\nlatex")
+    page.get_by_role("button", name="Save my profile").click()
+    page.wait_for_url(app.url("/t/acmepharma/profile?saved"))
+    assert page.locator("#profile-notice").inner_text() == "Your profile is saved."
+    assert "simvastatin" in page.locator("#v-medications").inner_text()
+    status, stored = app.server.request("GET", f"/v1/patients/{pid}", None, app.keys["acmepharma"])
+    assert status == 200 and isinstance(stored, dict)
+    assert stored["medications"] == ["warfarin", "simvastatin"] and stored["allergies"] == [
+        "penicillin",
+        "latex",
+    ]
+    page.screenshot(path=str(app.shots / "acme-profile-saved.png"), full_page=True)
+    assert page.console_errors == []
+
+
+def test_profile_form_error_names_the_field(app: App, page: Any) -> None:
+    sign_in(app, page, new_patient(app))
+    page.get_by_label("Date of birth").fill("2999-01-01")
+    # The browser's own max= check would stop the post; the server must refuse it as well.
+    page.eval_on_selector("#form-profile", "f => f.noValidate = true")
+    page.get_by_role("button", name="Save my profile").click()
+    alert = page.locator("#profile-error")
+    alert.wait_for()
+    assert alert.inner_text().startswith("Date of birth:")
+
+
+def test_signed_in_medicine_check_uses_the_profile(app: App, page: Any) -> None:
+    sign_in(app, page, new_patient(app))
+    page.goto(app.url("/t/acmepharma/#interactions"))
+    assert page.locator("#signed-in").inner_text() == "You are signed in."
+    # Only ibuprofen typed: the warfarin in the profile makes the interaction.
+    page.get_by_label("My medicines (one per line)").fill("ibuprofen")
+    page.get_by_role("button", name="Check interactions").click()
+    card = page.locator("#result-interactions .interaction").first
+    card.wait_for(timeout=15_000)
+    assert "warfarin" in page.locator("#result-interactions").inner_text().lower()
+    assert page.locator("#result-interactions .uses-profile").count() == 1
+    page.screenshot(path=str(app.shots / "acme-interactions-with-profile.png"), full_page=True)
+    assert page.console_errors == []
+
+
+def test_patient_signs_out(app: App, page: Any) -> None:
+    sign_in(app, page, new_patient(app))
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(app.url("/t/acmepharma/signin?signed_out"))
+    assert page.get_by_role("status").inner_text() == "You are signed out."
+    page.goto(app.url("/t/acmepharma/profile"))
+    assert page.url == app.url("/t/acmepharma/signin")
+    page.goto(app.url("/t/acmepharma/"))
+    assert page.locator("#signed-in").count() == 0
+
+
+def test_used_and_invalid_links_are_refused(app: App, page: Any) -> None:
+    link = sign_in_link(app, new_patient(app))
+    page.goto(link)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(app.url("/t/acmepharma/profile"))
+    page.context.clear_cookies()
+    for url in (link, app.url("/t/acmepharma/signin#code=" + secrets.token_urlsafe(32))):
+        page.goto("about:blank")
+        page.goto(url)
+        page.get_by_role("button", name="Sign in").click()
+        alert = page.locator("#signin-error")
+        alert.wait_for()
+        assert "does not work" in alert.inner_text()
+        assert page.url == app.url("/t/acmepharma/signin")
+    page.screenshot(path=str(app.shots / "acme-signin-refused.png"), full_page=True)
+
+
+def test_acme_session_is_not_sent_to_bolt(app: App, page: Any) -> None:
+    sign_in(app, page, new_patient(app))
+    page.goto(app.url("/t/bolthealth/"))
+    assert ACME not in page.content() and "signed in" not in page.content()
+    # The browser keeps the cookie to Acme's path: Bolt's session request carries none, so no patient.
+    body = page.evaluate(
+        "async () => (await fetch('/t/bolthealth/session', {method: 'POST', credentials: 'same-origin'}))"
+        ".json()"
+    )
+    assert body["patient_id"] is None
+
+
+def test_patient_exports_their_data(app: App, page: Any) -> None:
+    pid = new_patient(app)
+    sign_in(app, page, pid)
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download everything").click()
+    import json
+
+    exported = json.loads(Path(info.value.path()).read_text())
+    assert exported["patient"]["id"] == pid and exported["fhir"]["resourceType"] == "Bundle"
+
+
+def test_patient_deletes_their_data_after_confirming(app: App, page: Any) -> None:
+    pid = new_patient(app)
+    sign_in(app, page, pid)
+    page.get_by_role("link", name="Delete my data").click()
+    page.wait_for_url(app.url("/t/acmepharma/profile/delete"))
+    page.screenshot(path=str(app.shots / "acme-delete-confirm.png"), full_page=True)
+    page.get_by_label("I understand that my profile will be deleted for good").check()
+    page.get_by_role("button", name="Delete my data").click()
+    page.wait_for_url(app.url("/t/acmepharma/signin?erased"))
+    assert "deleted" in page.get_by_role("status").inner_text()
+    status, _ = app.server.request("GET", f"/v1/patients/{pid}", None, app.keys["acmepharma"])
+    assert status == 404
+
+
+def test_profile_pages_work_without_javascript(app: App, browser: Any) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        link = sign_in_link(app, new_patient(app))
+        code = link.split("#code=", 1)[1]
+        page.goto(app.url("/t/acmepharma/signin"))
+        page.get_by_label("Sign-in code").fill(code)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(app.url("/t/acmepharma/profile"))
+        page.get_by_label("My conditions (one per line)").fill("asthma")
+        page.get_by_role("button", name="Save my profile").click()
+        page.wait_for_url(app.url("/t/acmepharma/profile?saved"))
+        assert "asthma" in page.locator("#v-conditions").inner_text()
+    finally:
+        context.close()
+
+
+def test_patient_pages_keep_the_csp_and_have_no_axe_violations(app: App, browser: Any) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    pid = new_patient(app)
+    # First in a normal context: the CSP header is there and the browser reports no violation of it.
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        response = page.goto(sign_in_link(app, pid))
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(app.url("/t/acmepharma/profile"))
+        cookies = context.cookies()
+    finally:
+        context.close()
+    assert errors == []
+    # Then axe, whose script needs the CSP bypassed, with the same session.
+    context = browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
+    context.add_cookies(cookies)
+    page = context.new_page()
+    report: list[str] = []
+    try:
+        for path in ("/t/acmepharma/profile", "/t/acmepharma/profile/delete", "/t/acmepharma/"):
+            page.goto(app.url(path))
+            results = Axe().run(page)
+            report.append(f"{path}\n{results.generate_report()}")
+            assert results.response["violations"] == [], results.generate_report()
+        page.context.clear_cookies()
+        page.goto(app.url("/t/acmepharma/signin"))
+        page.get_by_label("Sign-in code").fill("not-a-code")
+        page.get_by_role("button", name="Sign in").click()  # the error state
+        page.locator("#signin-error").wait_for()
+        results = Axe().run(page)
+        report.append(f"/t/acmepharma/signin (error)\n{results.generate_report()}")
+        assert results.response["violations"] == [], results.generate_report()
+    finally:
+        (app.shots / "axe-report-patient.txt").write_text("\n\n".join(report))
+        context.close()
