@@ -1,7 +1,7 @@
 """One-time sign-in links a tenant issues for its patients' app accounts (hashed codes, single use).
 
 Revision ID: 0019_patient_accounts
-Revises: 0015_patients
+Revises: 0020_retrieval_search
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from lumen.core.db.rls import enable_tenant_rls
 
 revision: str = "0019_patient_accounts"
-down_revision: str | None = "0015_patients"
+down_revision: str | None = "0020_retrieval_search"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
