@@ -5,8 +5,8 @@ to the unit of work's transaction (so a 2xx never exists without its record). Fo
 (5xx) request, whose transaction rolls back, it writes the record in a transaction of its own.
 
 Which requests are recorded: every state change (POST, PUT, PATCH, DELETE on a route with an `action`
-that is not declared `access="read"`), reads of patient data (routes marked `opt={"audit_reads": True}`, or whose action is declared `phi=True`
-with access "read"), and every denied (403) or failed (5xx)
+that is not declared `access="read"`), reads of patient data (routes marked `opt={"audit_reads": True}`,
+or whose action is declared `phi=True` with access "read"), and every denied (403) or failed (5xx)
 request on any route with an action, with its policy decision id. Records name fields, never values.
 """
 
