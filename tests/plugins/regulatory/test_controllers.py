@@ -266,12 +266,15 @@ async def test_gap_analysis_reports_found_and_missing(
     assert set(by_id["effectiveness-check"]["requirement_ids"]) <= cited
 
 
-async def test_gap_analysis_over_the_limit_is_413(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
-    body = {"document": "deviation " * 30_001, "document_type": "deviation"}
+async def test_synchronous_gap_analysis_over_the_limit_is_413(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    """Asked to answer at once, an SOP over the synchronous limit is refused (by default it becomes a job)."""
+    body = {"document": "deviation " * 30_001, "document_type": "deviation", "background": False}
     problem = assert_problem(
         await client.post(f"{BASE}/gap-analysis", json=body, headers=tenant_a.headers), 413
     )
-    assert "document" in problem["detail"]
+    assert "document" in problem["detail"] and "background" in problem["detail"]
 
 
 async def test_gap_analysis_body_over_the_server_limit_is_413(
