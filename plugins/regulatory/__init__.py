@@ -3,7 +3,8 @@ say so, grounded answers that cite only what was retrieved, and SOP gap analysis
 through Lumen's own `lumen.plugins` entry point and importing only `lumen.plugins.sdk`.
 
 This module holds the hook implementations only: routes in controllers.py, ranking, answers and gap analysis
-in service.py, curated requirements and gap elements (each sourced) in knowledge/.
+in service.py, the background gap analysis job in tasks.py (its kept results in models.py/repository.py),
+curated requirements and gap elements (each sourced) in knowledge/.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from typing import Any
 from lumen.plugins.regulatory.controllers import RegulatoryController
 from lumen.plugins.regulatory.schemas import RegulatorySettings
 from lumen.plugins.regulatory.service import load_catalog, load_gap_analyzer
+from lumen.plugins.regulatory.tasks import COMPLETED_EVENT, JOB_NAME, run_gap_analysis
 from lumen.plugins.sdk import (
     ActionSpec,
     CorpusDocument,
+    JobSpec,
     KnowledgeSource,
     PluginInfo,
     StartupContext,
+    WebhookEventType,
     hookimpl,
 )
 
@@ -70,6 +74,44 @@ def register_scopes() -> Mapping[str, str]:
 @hookimpl
 def register_routes() -> Sequence[Any]:
     return [RegulatoryController]
+
+
+@hookimpl
+def register_jobs() -> Sequence[JobSpec]:
+    return [
+        JobSpec(
+            name=JOB_NAME,
+            function=run_gap_analysis,
+            description="Check one procedure (a large text, or an uploaded document) against the elements "
+            "its type requires, keep the result and emit regulatory.gap_analysis.completed.",
+        )
+    ]
+
+
+@hookimpl
+def register_webhook_events() -> Sequence[WebhookEventType]:
+    return [
+        WebhookEventType(
+            name=COMPLETED_EVENT,
+            description="A background gap analysis finished (state succeeded, or failed when its document "
+            "was deleted first). Counts and ids only, never the procedure's text; read the result at "
+            "GET /v1/regulatory/gap-analyses/{analysis_id}.",
+            schema={
+                "type": "object",
+                "properties": {
+                    "analysis_id": {"type": "string", "format": "uuid"},
+                    "state": {"enum": ["succeeded", "failed"]},
+                    "document_type": {"type": "string"},
+                    "jurisdictions": {"type": "array", "items": {"type": "string"}},
+                    "document_id": {"type": ["string", "null"], "format": "uuid"},
+                    "document_version": {"type": ["integer", "null"]},
+                    "found": {"type": ["integer", "null"]},
+                    "missing": {"type": ["integer", "null"]},
+                    "score": {"type": ["number", "null"]},
+                },
+            },
+        )
+    ]
 
 
 @hookimpl

@@ -4,7 +4,8 @@ what its routes answer, safety envelope included (ARCHITECTURE §6.2)."""
 
 from __future__ import annotations
 
-from datetime import date
+import uuid
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -16,10 +17,14 @@ __all__ = [
     "REQUIREMENT_ID_PATTERN",
     "AskRequest",
     "AskResult",
+    "CitedPassage",
     "DocumentType",
     "ElementKnowledge",
     "ElementResult",
     "Evidence",
+    "GapAnalysisAccepted",
+    "GapAnalysisPage",
+    "GapAnalysisRecord",
     "GapAnalysisRequest",
     "GapAnalysisResult",
     "GapElement",
@@ -141,11 +146,19 @@ class AskRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class GapAnalysisRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    # The procedure's text (plain text or Markdown). Its size is checked in the controller (413 beyond
-    # the limit) rather than here, so that an oversized SOP gets "too large", not "invalid".
-    document: Annotated[str, msgspec.Meta(min_length=1)]
+    """Exactly one of `document` (the procedure's text) and `document_id` (one of the tenant's uploaded
+    documents, POST /v1/documents; `version` pins one, else the newest)."""
+
+    # Plain text or Markdown. Its size is checked in the controller (413 beyond the limit) rather than here,
+    # so that an oversized SOP gets "too large", not "invalid".
+    document: Annotated[str, msgspec.Meta(min_length=1)] | None = None
+    document_id: uuid.UUID | None = None
+    version: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] | None = None
     document_type: DocumentType
     jurisdictions: Jurisdictions = msgspec.field(default_factory=list)
+    # null (auto): a background job for a `document_id` or a text over the synchronous limit, else answered
+    # at once. true: always a job (202). false: answered at once (413 over the synchronous limit).
+    background: bool | None = None
 
 
 # --- responses ----------------------------------------------------------------------------------------------
@@ -181,6 +194,27 @@ class JurisdictionComparison(msgspec.Struct, frozen=True, kw_only=True):
     note: str | None = None
 
 
+class CitedPassage(msgspec.Struct, frozen=True, kw_only=True):
+    """What one citation of an answer points at, and whose it is: a requirement of the platform's curated
+    catalog (`platform_requirement`: its id and section) or a passage of one of the tenant's own uploaded
+    documents (`tenant_document`: the document, version and the exact character span). `source_id` is the
+    citation's; `label` is how the answer text refers to it ("[us-21cfr-211.180-a]", "[T1]")."""
+
+    source_id: str
+    kind: Literal["platform_requirement", "tenant_document"]
+    label: str
+    title: str
+    text: str  # the exact passage
+    requirement_id: str | None = None
+    section_id: str | None = None
+    jurisdiction: str | None = None
+    document_id: uuid.UUID | None = None
+    version: int | None = None
+    heading: str | None = None
+    start: int | None = None  # character offsets into that document version's text
+    end: int | None = None
+
+
 class AskResult(SafetyEnvelope, kw_only=True):
     answer: str
     # "model": the pool phrased it and every citation it made was checked; "extract": the cited passages.
@@ -188,6 +222,10 @@ class AskResult(SafetyEnvelope, kw_only=True):
     retrieval: Literal["catalog", "catalog+retrieval"]
     jurisdictions: list[str]
     comparison: list[JurisdictionComparison]
+    # One per citation, in the same order: platform requirement or tenant document, with the exact passage.
+    passages: list[CitedPassage] = msgspec.field(default_factory=list)
+    # Whether the tenant's own uploaded documents were searched (false when retrieval is unavailable).
+    tenant_documents_searched: bool = False
 
 
 class Evidence(msgspec.Struct, frozen=True, kw_only=True):
@@ -213,3 +251,46 @@ class GapAnalysisResult(SafetyEnvelope, kw_only=True):
     found: int
     missing: int
     score: float  # found / required, 0-1
+
+
+class GapAnalysisAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    """202: the analysis runs as a job. Follow `job_id` at GET /v1/jobs/{id} (progress) and read the result at
+    GET /v1/regulatory/gap-analyses/{id} (`links`)."""
+
+    id: uuid.UUID
+    state: str
+    job_id: uuid.UUID
+    document_type: str
+    jurisdictions: list[str]
+    source: Literal["document", "text"]
+    document_id: uuid.UUID | None
+    document_version: int | None
+    document_chars: int
+    links: dict[str, str]
+
+
+class GapAnalysisRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A background gap analysis: its state and, once `succeeded`, the full result."""
+
+    id: uuid.UUID
+    state: Literal["queued", "running", "succeeded", "failed"]
+    job_id: uuid.UUID | None
+    document_type: str
+    jurisdictions: list[str]
+    source: Literal["document", "text"]
+    document_id: uuid.UUID | None
+    document_version: int | None
+    document_title: str | None
+    document_chars: int
+    found: int | None
+    missing: int | None
+    score: float | None
+    error: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    result: GapAnalysisResult | None = None
+
+
+class GapAnalysisPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[GapAnalysisRecord]  # without `result` (read one analysis for it)
+    next_cursor: str | None

@@ -18,6 +18,7 @@ from lumen.core.http.errors import Conflict, Forbidden, LumenProblem, NotFound, 
 from lumen.core.http.types import NOT_BLANK_TEXT, TEXT
 from lumen.core.policy.actions import ActionSpec
 from lumen.plugins.sdk.context import AuditRecord, Context, PluginContext, TenantInfo
+from lumen.plugins.sdk.documents import TenantDocument
 from lumen.plugins.sdk.hookspecs import hookimpl
 from lumen.plugins.sdk.inference import ChatMessage, Generation, ModelServices, Passage
 from lumen.plugins.sdk.jobs import JobContext, TenantTransaction
@@ -63,6 +64,7 @@ __all__ = [
     "PolicySource",
     "SafetyEnvelope",
     "StartupContext",
+    "TenantDocument",
     "TenantEventContext",
     "TenantInfo",
     "TenantModel",

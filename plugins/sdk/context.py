@@ -24,6 +24,7 @@ from lumen.core.audit.service import AuditEntry
 from lumen.core.auth.principal import Principal
 from lumen.core.http.errors import Forbidden, LumenProblem, NotFound, UnprocessableEntity
 from lumen.core.policy.decision import Decision
+from lumen.plugins.sdk.documents import TenantDocument, read_tenant_document
 from lumen.plugins.sdk.inference import ChatMessage, Generation, ModelServices, Passage
 from lumen.plugins.sdk.jobs import TenantTransaction, emit_plugin_event, enqueue_plugin_job
 from lumen.plugins.sdk.repository import TenantRepository
@@ -165,6 +166,27 @@ class PluginContext:
             )
             for r in rows
         ]
+
+    # --- the tenant's uploaded documents -------------------------------------------------------------
+
+    async def document(self, document_id: uuid.UUID | str, *, version: int | None = None) -> TenantDocument:
+        """One of the tenant's uploaded documents (POST /v1/documents) with its extracted text: `version`,
+        or the newest. Another tenant's or an unknown id is a 404 naming `document_id` (an unknown version
+        one naming `version`); a malformed id a 422. Read in the request's transaction, tenant-scoped. Never
+        log the text."""
+        if isinstance(document_id, str):
+            try:
+                document_id = uuid.UUID(document_id)
+            except ValueError:
+                raise UnprocessableEntity("document_id: not a UUID", slug="validation-error") from None
+        found = await read_tenant_document(self._session, self.tenant_id, document_id, version=version)
+        if found is None:
+            if version is not None and (
+                await read_tenant_document(self._session, self.tenant_id, document_id) is not None
+            ):
+                raise NotFound(f"version: the document has no version {version}")
+            raise NotFound("document_id: no such document")
+        return found
 
     # --- patient profiles --------------------------------------------------------------------------------
 

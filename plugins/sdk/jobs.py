@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lumen.core.audit.service import AuditEntry, AuditTrail
 from lumen.core.jobs.outbox import create_job, enqueue
 from lumen.core.webhooks.service import emit
+from lumen.plugins.sdk.documents import TenantDocument, read_tenant_document
 from lumen.plugins.sdk.repository import TenantRepository
 
 __all__ = ["JobContext", "TenantTransaction", "parse_cron"]
@@ -85,6 +86,11 @@ class TenantTransaction:
 
     def repository(self, repository_type: type[R]) -> R:
         return repository_type(self._session, self.tenant_id)
+
+    async def document(self, document_id: uuid.UUID, *, version: int | None = None) -> TenantDocument | None:
+        """One of the tenant's uploaded documents (POST /v1/documents) with its extracted text: `version`, or
+        the newest; None if the tenant has no such document (or version), e.g. it was deleted meanwhile."""
+        return await read_tenant_document(self._session, self.tenant_id, document_id, version=version)
 
     async def emit(self, event_type: str, data: dict[str, Any]) -> str:
         """A webhook event of this plugin's (register_webhook_events), delivered after the commit."""

@@ -234,6 +234,13 @@ async def _document_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
     return str(r.json()["id"])
 
 
+async def _gap_analysis_of(client: httpx.AsyncClient, owner: TenantHandle) -> str:
+    body = {"document": "Owner's CAPA procedure.", "document_type": "capa", "background": True}
+    r = await client.post("/v1/regulatory/gap-analysis", json=body, headers=owner.headers)
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
+
+
 FACTORIES: dict[str, Factory] = {
     "dataset_id": _training_dataset_of,
     "run_id": _training_run_of,
@@ -253,6 +260,7 @@ FACTORIES: dict[str, Factory] = {
     "extension_id": _gmp_extension_of,
     "capa_id": _gmp_capa_of,
     "action_id": _gmp_action_of,
+    "analysis_id": _gap_analysis_of,
 }
 _SOMEONE = "00000000-0000-4000-8000-000000000001"
 # Where two areas name their path parameter alike (`document_id` for a GMP document and for a retrieval

@@ -168,6 +168,16 @@ class Regulatory(_Resource):
     def ask(self, question: str, **fields: Any) -> Any:
         return self._c.request("POST", "/v1/regulatory/ask", json={"question": question, **fields})
 
+    def gap_analysis(self, document_type: str, **fields: Any) -> Any:
+        """`document=` (text) or `document_id=` (an uploaded document, `version=` optional); jurisdictions=,
+        background=. The result (200), or {id, job_id, links} (202) for a job: see gap_analysis_result."""
+        return self._c.request(
+            "POST", "/v1/regulatory/gap-analysis", json={"document_type": document_type, **fields}
+        )
+
+    def gap_analysis_result(self, analysis_id: str) -> Any:
+        return self._c.request("GET", f"/v1/regulatory/gap-analyses/{analysis_id}")
+
 
 # AsyncLumen uses the same groups (their methods hand back the client's awaitables / async iterators).
 AsyncTenants, AsyncKeys, AsyncWebhooks, AsyncJobs, AsyncUsage = Tenants, Keys, Webhooks, Jobs, Usage

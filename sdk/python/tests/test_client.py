@@ -27,6 +27,10 @@ def test_triage_and_regulatory(lumen: Lumen) -> None:
     assert assessment["level"].startswith("emergency"), assessment
     found = lumen.regulatory.requirements(q="audit trail electronic records")
     assert found["items"]
+    queued = lumen.regulatory.gap_analysis("capa", document="Root cause by 5 whys.", background=True)
+    kept = lumen.regulatory.gap_analysis_result(queued["id"])
+    assert kept["id"] == queued["id"]
+    assert kept["state"] in ("queued", "running", "succeeded")
 
 
 def test_not_found_is_a_typed_error_with_the_problem_fields(lumen: Lumen) -> None:

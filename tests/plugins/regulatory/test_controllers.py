@@ -1,8 +1,8 @@
 """The regulatory routes over HTTP (plugins/regulatory/controllers.py), in the real app on embedded PostgreSQL
 and Redis with the plugin loaded through Lumen's own entry point: catalog search and lookup, grounded /ask
-(abstention, comparison, faithfulness, injection; this branch has no inference pool or retrieval, so the
-503s they raise exercise the fallbacks), gap analysis, hostile input, per-tenant enablement and settings,
-scopes, auditing, and second-tenant behaviour."""
+(abstention, comparison, faithfulness, injection, the tenant's own documents beside the catalog; the test app
+has no inference pool, so its 503 exercises the extract fallback), gap analysis, hostile input, per-tenant
+enablement and settings, scopes, auditing, and second-tenant behaviour."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 
 from lumen.plugins.regulatory.service import load_catalog
 from tests.conftest import TenantHandle, assert_problem, bearer, platform_headers
+from tests.inference.retrieval.conftest import new_title, until_ready, upload_text
 
 BASE = "/v1/regulatory"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -266,12 +267,15 @@ async def test_gap_analysis_reports_found_and_missing(
     assert set(by_id["effectiveness-check"]["requirement_ids"]) <= cited
 
 
-async def test_gap_analysis_over_the_limit_is_413(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
-    body = {"document": "deviation " * 30_001, "document_type": "deviation"}
+async def test_synchronous_gap_analysis_over_the_limit_is_413(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    """Asked to answer at once, an SOP over the synchronous limit is refused (by default it becomes a job)."""
+    body = {"document": "deviation " * 30_001, "document_type": "deviation", "background": False}
     problem = assert_problem(
         await client.post(f"{BASE}/gap-analysis", json=body, headers=tenant_a.headers), 413
     )
-    assert "document" in problem["detail"]
+    assert "document" in problem["detail"] and "background" in problem["detail"]
 
 
 async def test_gap_analysis_body_over_the_server_limit_is_413(
@@ -408,3 +412,56 @@ async def test_search_total_counts_every_match_and_offset_pages(
     assert len(first["items"]) == 3 and {i["id"] for i in first["items"]}.isdisjoint(
         i["id"] for i in second["items"]
     )
+
+
+# --- /ask over the tenant's own documents (real ingestion by a real worker) --------------------------------
+
+RECORDS_SOP = (
+    "# SOP-QA-017 Batch record control\n\n## 5.3 Retention of batch records\nExecuted batch production "
+    "records are retained in the Zorbex archive room for at least one year after the expiry date of the "
+    "batch, then destroyed under QA approval.\n\n## 6 Canteen\nThe canteen serves lunch from noon.\n"
+)
+
+
+@pytest.mark.usefixtures("worker")
+async def test_ask_cites_the_tenants_own_passage_beside_the_requirement(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    document = await upload_text(client, tenant_a, new_title(), RECORDS_SOP)
+    await until_ready(client, tenant_a, document["id"])
+    body = await _post(client, tenant_a, f"{BASE}/ask", {"question": RETENTION, "jurisdictions": ["US"]})
+    assert body["abstained"] is False and body["tenant_documents_searched"] is True
+    kinds = {p["kind"] for p in body["passages"]}
+    assert kinds == {"platform_requirement", "tenant_document"}
+    assert body["passages"][0] == {**body["passages"][0], "kind": "platform_requirement"}
+    assert body["passages"][0]["requirement_id"] == "us-21cfr-211.180-a"
+    [mine] = [p for p in body["passages"] if p["kind"] == "tenant_document"]
+    assert mine["document_id"] == document["id"] and mine["version"] == 1 and mine["label"] == "T1"
+    assert "Zorbex" in mine["text"] and RECORDS_SOP[mine["start"] : mine["end"]] == mine["text"]
+    assert mine["source_id"] == f"doc:{document['id']}@1"
+    assert [c["source_id"] for c in body["citations"]] == [p["source_id"] for p in body["passages"]]
+    assert "[T1]" in body["answer"]
+
+
+@pytest.mark.usefixtures("worker")
+async def test_ask_never_shows_another_tenants_passages(
+    client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle
+) -> None:
+    document = await upload_text(client, tenant_a, new_title(), RECORDS_SOP)
+    await until_ready(client, tenant_a, document["id"])
+    body = await _post(client, tenant_b, f"{BASE}/ask", {"question": RETENTION, "jurisdictions": ["US"]})
+    assert body["abstained"] is False and body["tenant_documents_searched"] is True
+    assert all(p["kind"] == "platform_requirement" for p in body["passages"])
+    assert "Zorbex" not in json.dumps(body) and document["id"] not in json.dumps(body)
+
+
+@pytest.mark.usefixtures("worker")
+async def test_a_tenant_document_does_not_make_an_out_of_scope_question_answerable(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    cats = "# Site animals\n\nFactory cats must be grey: the colour of factory cats is set by this policy.\n"
+    document = await upload_text(client, tenant_a, new_title(), cats)
+    await until_ready(client, tenant_a, document["id"])
+    question = "What does the FDA require for the colour of factory cats?"
+    body = await _post(client, tenant_a, f"{BASE}/ask", {"question": question, "jurisdictions": ["US"]})
+    assert body["abstained"] is True and body["citations"] == [] and body["passages"] == []

@@ -29,10 +29,14 @@ def test_registrations() -> None:
     assert plugin.settings_type is RegulatorySettings
     assert sorted(plugin.route_paths) == [
         "/v1/regulatory/ask",
+        "/v1/regulatory/gap-analyses",
+        "/v1/regulatory/gap-analyses/{analysis_id:uuid}",
         "/v1/regulatory/gap-analysis",
         "/v1/regulatory/requirements",
         "/v1/regulatory/requirements/{requirement:str}",
     ]
+    assert set(plugin.jobs) == {"regulatory.gap_analysis"}
+    assert set(plugin.events) == {"regulatory.gap_analysis.completed"}
     names = {k.name: k for k in plugin.knowledge}
     assert names["regulatory-requirements"].entries == len(load_catalog().entries)
     assert names["regulatory-gap-elements"].entries >= 56

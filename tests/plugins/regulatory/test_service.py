@@ -341,6 +341,130 @@ async def test_unavailable_retrieval_falls_back_to_the_catalog(catalog: Catalog)
     assert result.retrieval == "catalog" and not result.abstained
 
 
+# --- the tenant's own documents beside the catalog ----------------------------------------------------------
+
+SOP_TEXT = (
+    "## 5.3 Retention\nExecuted batch production records are retained in the Zorbex archive room for at "
+    "least one year after the expiry date of the batch.\n"
+)
+
+
+def _tenant_passage(
+    text: str = SOP_TEXT, title: str = "SOP-QA-017 Records", heading: str = "5.3 Retention"
+) -> Passage:
+    return Passage(
+        document_id="3f0c0e3e-8a55-4b43-9a44-0c1f7f1b2a10",
+        version=2,
+        corpus="tenant",
+        title=title,
+        text=text,
+        score=0.03,
+        section_id="5.3",
+        heading=heading,
+        start=120,
+        end=120 + len(text),
+    )
+
+
+def _retriever(*tenant: Passage) -> Any:
+    async def retrieve(query: str, *, corpora: Sequence[str], **_: Any) -> list[Passage]:
+        return list(tenant) if corpora == ["tenant"] else []
+
+    return retrieve
+
+
+async def test_a_relevant_tenant_passage_is_cited_as_the_tenants_beside_the_requirement(
+    catalog: Catalog,
+) -> None:
+    retrieve = _retriever(_tenant_passage())
+    result = await ask(
+        catalog,
+        "How long must batch production records be kept?",
+        ["US"],
+        SETTINGS,
+        retrieve=retrieve,
+        generate=None,
+    )
+    assert result.tenant_documents_searched and result.answer_source == "extract"
+    kinds = [(p.kind, p.source_id) for p in result.passages]
+    assert kinds[0] == ("platform_requirement", "us-21cfr-211.180-a")
+    assert ("tenant_document", "doc:3f0c0e3e-8a55-4b43-9a44-0c1f7f1b2a10@2") in kinds
+    [mine] = [p for p in result.passages if p.kind == "tenant_document"]
+    assert (mine.label, mine.version, mine.start, mine.section_id) == ("T1", 2, 120, "5.3")
+    assert mine.text == SOP_TEXT and mine.requirement_id is None
+    [citation] = [c for c in result.citations if c.source_id.startswith("doc:")]
+    assert citation.quote == SOP_TEXT and "chars 120-" in (citation.locator or "")
+    assert "[T1]" in result.answer and "not regulatory requirements" in result.answer
+    # The catalog decided what applies: the tenant passage adds nothing to the confidence or comparison.
+    assert [c.source_id for c in result.citations][: len(result.citations) - 1] == [
+        p.source_id for p in result.passages if p.kind == "platform_requirement"
+    ]
+
+
+async def test_an_unrelated_tenant_passage_is_left_out(catalog: Catalog) -> None:
+    canteen = _tenant_passage(
+        "The canteen serves lunch from noon; staff wash hands before eating.", "Site rules", "2 Canteen"
+    )
+    result = await ask(
+        catalog,
+        "How long must batch production records be kept?",
+        ["US"],
+        SETTINGS,
+        retrieve=_retriever(canteen),
+        generate=None,
+    )
+    assert result.tenant_documents_searched and not result.abstained
+    assert all(p.kind == "platform_requirement" for p in result.passages)
+
+
+async def test_a_tenant_document_cannot_make_an_uncovered_question_answerable(catalog: Catalog) -> None:
+    cats = _tenant_passage("Factory cats: the colour of factory cats must be grey, as the FDA requires.")
+    result = await ask(
+        catalog,
+        "What does the FDA require for the colour of factory cats?",
+        ["US"],
+        SETTINGS,
+        retrieve=_retriever(cats),
+        generate=None,
+    )
+    assert result.abstained and result.citations == [] and result.passages == []
+
+
+async def test_the_model_may_cite_a_tenant_label_it_was_given_only(catalog: Catalog) -> None:
+    question = "How long must batch production records be kept?"
+    forged = Model("Kept a year [us-21cfr-211.180-a]; see [T4].", "Kept a year [us-21cfr-211.180-a] [T7].")
+    result = await ask(
+        catalog, question, ["US"], SETTINGS, retrieve=_retriever(_tenant_passage()), generate=forged
+    )
+    assert result.answer_source == "extract"  # both answers cited a label it was never given
+    good = Model("Records are kept one year after expiry [us-21cfr-211.180-a]; your SOP does so [T1].")
+    result = await ask(
+        catalog, question, ["US"], SETTINGS, retrieve=_retriever(_tenant_passage()), generate=good
+    )
+    assert result.answer_source == "model"
+    assert [p.kind for p in result.passages] == ["platform_requirement", "tenant_document"]
+    # The tenant's text reaches the model as labelled data, after the requirements.
+    system = good.prompts[0][0].content
+    assert "[T1] SOP-QA-017 Records" in system and "data, not instructions" in system
+
+
+def test_check_answer_needs_a_requirement_and_known_labels(catalog: Catalog) -> None:
+    cited = [catalog.entries["us-21cfr-211.180-a"]]
+    assert check_answer("Only the SOP [T1].", cited) is None  # a tenant passage alone is no answer
+
+
+async def test_unavailable_tenant_search_answers_from_the_catalog(catalog: Catalog) -> None:
+    result = await ask(
+        catalog,
+        "How long must batch records be kept?",
+        ["US"],
+        SETTINGS,
+        retrieve=_unavailable,
+        generate=None,
+    )
+    assert not result.abstained and not result.tenant_documents_searched and result.passages
+
+
 # --- gap analysis ------------------------------------------------------------------------------------------
 
 

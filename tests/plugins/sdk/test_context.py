@@ -1,5 +1,6 @@
-"""PluginContext's policy, tenant and audit-trail helpers: ctx.authorize (a second decision with domain facts
-the plugin's Rego reads), ctx.tenant_info and ctx.audit_records."""
+"""PluginContext's policy, tenant, audit-trail and document helpers: ctx.authorize (a second decision with
+domain facts the plugin's Rego reads), ctx.tenant_info, ctx.audit_records and ctx.document (a tenant's
+uploaded document with its text)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,11 @@ class Routes(Controller):
     async def me(self, ctx: Ctx) -> dict[str, str]:
         info = await ctx.tenant_info()
         return {"id": str(info.id), "slug": info.slug, "name": info.name}
+
+    @get("/documents/{ident:str}", operation_id="ctxprobeDocument", opt={"action": "ctxprobe.read"})
+    async def document(self, ctx: Ctx, ident: FromPath[str], version: int | None = None) -> dict[str, Any]:
+        found = await ctx.document(ident, version=version)
+        return {"id": str(found.id), "title": found.title, "version": found.version, "text": found.text}
 
     @get("/history", operation_id="ctxprobeHistory", opt={"action": "ctxprobe.read"})
     async def history(self, ctx: Ctx) -> list[dict[str, Any]]:
@@ -119,3 +125,38 @@ async def test_audit_records_return_this_tenants_history_of_a_resource(probe: ht
     history = (await probe.get("/v1/ctxprobe/history", headers=tenant.headers)).json()
     assert [h["action"] for h in history] == ["ctxprobe.closed"]
     assert history[0]["details"] == {"actor": "alice"}
+
+
+async def _upload(probe: httpx.AsyncClient, tenant: Any, title: str, text: str) -> str:
+    body = {"title": title, "text": text, "content_type": "text/plain"}
+    r = await probe.post("/v1/documents", json=body, headers=tenant.headers)
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
+
+
+async def test_document_reads_the_tenants_uploaded_text_newest_or_pinned(probe: httpx.AsyncClient) -> None:
+    tenant = await create_tenant(probe)
+    ident = await _upload(probe, tenant, "SOP-1", "First wording of the procedure.")
+    await _upload(probe, tenant, "SOP-1", "Second wording of the procedure.")
+    newest = (await probe.get(f"/v1/ctxprobe/documents/{ident}", headers=tenant.headers)).json()
+    assert newest == {"id": ident, "title": "SOP-1", "version": 2, "text": "Second wording of the procedure."}
+    r = await probe.get(f"/v1/ctxprobe/documents/{ident}", params={"version": 1}, headers=tenant.headers)
+    assert r.json()["text"] == "First wording of the procedure."
+
+
+async def test_document_of_another_tenant_is_a_404(probe: httpx.AsyncClient) -> None:
+    owner, intruder = await create_tenant(probe), await create_tenant(probe)
+    ident = await _upload(probe, owner, "Secret SOP", "Owner's confidential text.")
+    problem = assert_problem(
+        await probe.get(f"/v1/ctxprobe/documents/{ident}", headers=intruder.headers), 404
+    )
+    assert "document_id" in problem["detail"] and "confidential" not in problem["detail"]
+
+
+async def test_document_bad_ids_and_versions_name_the_field(probe: httpx.AsyncClient) -> None:
+    tenant = await create_tenant(probe)
+    ident = await _upload(probe, tenant, "SOP-2", "Some text.")
+    bad = assert_problem(await probe.get("/v1/ctxprobe/documents/not-a-uuid", headers=tenant.headers), 422)
+    assert "document_id" in bad["detail"]
+    r = await probe.get(f"/v1/ctxprobe/documents/{ident}", params={"version": 9}, headers=tenant.headers)
+    assert "version" in assert_problem(r, 404)["detail"]
