@@ -1,7 +1,7 @@
 """Background regulatory gap analyses and their results (tenant-owned, row-level security).
 
 Revision ID: 0018_regulatory
-Revises: 0015_patients
+Revises: 0019_patient_accounts
 Create Date: 2026-12-01
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from lumen.core.db.rls import enable_tenant_rls
 
 revision: str = "0018_regulatory"
-down_revision: str | None = "0015_patients"
+down_revision: str | None = "0019_patient_accounts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
