@@ -100,6 +100,28 @@ def _sse(answer: Answer) -> Response[bytes]:
     )
 
 
+# The answer as server-sent events (`"stream": true`, or /ask/stream), for the OpenAPI document: the schema of
+# one event (its `event` name and its `data`, a JSON document).
+SSE_CONTENT = {
+    "text/event-stream": {
+        "schema": {
+            "type": "object",
+            "description": "`meta` (the envelope without the answer), one or more `delta` ({text}), then "
+            "`done` (the whole Answer).",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"enum": ["meta", "delta", "done"]},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {"type": "object"},
+                },
+            },
+        }
+    }
+}
+
+
 class QaController(Controller):
     path = "/v1/qa"
     tags = ["qa"]
@@ -108,7 +130,7 @@ class QaController(Controller):
         "/ask",
         operation_id="askQuestion",
         summary="Ask a medical question: a cited answer, emergency guidance, or an abstention",
-        opt={"action": "qa.ask"},
+        opt={"action": "qa.ask", "openapi_response_content": SSE_CONTENT},
         status_code=200,
     )
     async def ask(self, ctx: Ctx, data: JSONBody[AskRequest]) -> Answer | Response[bytes]:
@@ -121,8 +143,9 @@ class QaController(Controller):
         "/ask/stream",
         operation_id="askQuestionStream",
         summary="Ask a medical question, answered as server-sent events (meta, delta..., done)",
-        opt={"action": "qa.ask"},
+        opt={"action": "qa.ask", "openapi_response_content": SSE_CONTENT},
         status_code=200,
+        media_type="text/event-stream",
     )
     async def ask_stream(self, ctx: Ctx, data: JSONBody[AskRequest]) -> Response[bytes]:
         return _sse(await answer_question(ctx, data))

@@ -15,6 +15,7 @@ import pytest
 
 from lumen.plugins.regulatory.service import load_catalog
 from tests.conftest import TenantHandle, assert_problem, bearer, platform_headers
+from tests.contract.schema import live_document, resolve
 
 BASE = "/v1/regulatory"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -408,3 +409,18 @@ async def test_search_total_counts_every_match_and_offset_pages(
     assert len(first["items"]) == 3 and {i["id"] for i in first["items"]}.isdisjoint(
         i["id"] for i in second["items"]
     )
+
+
+async def test_the_ask_schema_refuses_unknown_fields_as_the_route_does(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    # Two plugins have an AskRequest, so Litestar names this component regulatory_schemas_AskRequest; the
+    # document used to leave such components without `additionalProperties: false` (schemathesis: an unknown
+    # field the schema allowed was refused).
+    doc = await live_document(client)
+    body = doc["paths"][f"{BASE}/ask"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert resolve(doc, body)["additionalProperties"] is False
+    r = await client.post(
+        f"{BASE}/ask", json={"question": RETENTION, "unknown": {}}, headers=tenant_a.headers
+    )
+    assert "unknown" in assert_problem(r, 400, "validation-error")["detail"]
