@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 from litestar import Request
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import SerializationException, ValidationException
+from litestar.exceptions import ClientException, SerializationException, ValidationException
 from litestar.params import BodyKwarg
 
 from lumen.core.http.content_type import require_declared_content_type
@@ -59,6 +59,23 @@ def _dec_hook(request: Request[Any, Any, Any]) -> Any:
     return hook
 
 
+def _integral_numbers(value: Any) -> Any:
+    """`value` (decoded JSON, changed in place) with every float that is a whole number as an int. Iterative:
+    a deeply nested body must not exhaust the stack."""
+    root = [value]
+    pending: list[tuple[Any, Any]] = [(root, 0)]
+    while pending:
+        container, key = pending.pop()
+        item = container[key]
+        if isinstance(item, float) and item.is_integer():
+            container[key] = int(item)
+        elif isinstance(item, list):
+            pending.extend((item, i) for i in range(len(item)))
+        elif isinstance(item, dict):
+            pending.extend((item, k) for k in item)
+    return root[0]
+
+
 def strict_error(exc: msgspec.ValidationError) -> dict[str, str]:
     """msgspec's "Expected `bool`, got `str` - at `$.flags.enabled`" as a field error (key, message)."""
     message, _, path = str(exc).partition(" - at `$")
@@ -77,17 +94,25 @@ async def require_strict_json_body(request: Request[Any, Any, Any]) -> None:
         value = await request.json()  # cached on the request: Litestar's own extraction reuses it
     except SerializationException:
         return  # not JSON at all: Litestar's extraction answers 400 as before
+    except RecursionError:  # msgspec's decoder gives up past ~1000 levels; so would Litestar's, with a 500
+        raise ClientException("The JSON body is nested too deeply.") from None
     hook = _dec_hook(request)
     try:
         msgspec.convert(value, target, strict=True, str_keys=True, dec_hook=hook)
     except TypeError:
         return  # a type msgspec cannot convert: Litestar reports on it as before
-    except msgspec.ValidationError as exc:
+    except msgspec.ValidationError:
         try:
             msgspec.convert(value, target, strict=False, str_keys=True, dec_hook=hook)
         except (msgspec.ValidationError, TypeError, ValueError):
             return  # invalid however it is read: Litestar's own message names the problem
-        raise ValidationException(detail="Validation failed", extra=[strict_error(exc)]) from None
+        # JSON (and JSON Schema's "integer") has numbers, not ints and floats: 4.0 is the integer 4. Only
+        # what is still refused once integral numbers are integers came in as a string.
+        try:
+            integral = _integral_numbers(msgspec.json.decode(await request.body()))  # a copy to change
+            msgspec.convert(integral, target, strict=True, str_keys=True, dec_hook=hook)
+        except msgspec.ValidationError as still:
+            raise ValidationException(detail="Validation failed", extra=[strict_error(still)]) from None
 
 
 async def check_request_body(request: Request[Any, Any, Any]) -> None:

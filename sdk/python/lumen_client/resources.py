@@ -152,14 +152,3 @@ class Regulatory(_Resource):
 
     def ask(self, question: str, **fields: Any) -> Any:
         return self._c.request("POST", "/v1/regulatory/ask", json={"question": question, **fields})
-
-
-# AsyncLumen uses the same groups (their methods hand back the client's awaitables / async iterators).
-AsyncTenants, AsyncKeys, AsyncWebhooks, AsyncJobs, AsyncUsage = Tenants, Keys, Webhooks, Jobs, Usage
-AsyncAdapters, AsyncChat, AsyncInteractions, AsyncTriage, AsyncRegulatory = (
-    Adapters,
-    Chat,
-    Interactions,
-    Triage,
-    Regulatory,
-)
