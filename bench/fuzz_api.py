@@ -27,6 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.fuzz_auth import mint_key  # noqa: E402
 from tests.live_server import Server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "fuzz_api.json"
@@ -42,28 +43,39 @@ UNLIMITED = {
 }
 
 
-def start_lumen(data_dir: str) -> tuple[Server, str]:
+def start_lumen(data_dir: str) -> tuple[Server, str, str]:
+    """A fresh `lumen serve`, a tenant without rate limits: (server, platform key, tenant id). The fuzzer's
+    tenant admin keys come from bench/fuzz_auth.py."""
     platform_key = "lm_platform_fuzz_" + secrets.token_hex(16)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LUMEN_")},
         "LUMEN_PLATFORM_KEY": platform_key,
         "LUMEN_LOG_LEVEL": "warning",
     }
-    server = Server(data_dir, env, ready_timeout=120)
+    server = Server(data_dir, env, ready_timeout=300)  # a shared, busy machine starts it slowly
     slug = "fuzz-" + secrets.token_hex(4)
     status, tenant = server.request("POST", "/v1/tenants", {"slug": slug, "name": "Fuzz"}, platform_key)
     assert status == 201, tenant
-    tenant_id = tenant["id"]  # type: ignore[index]
-    status, key = server.request(
-        "POST", f"/v1/tenants/{tenant_id}/keys", {"name": "fuzz", "scopes": ["admin"]}, platform_key
-    )
-    assert status == 201, key
+    tenant_id = str(tenant["id"])  # type: ignore[index]
     # The fuzzer sends thousands of requests a minute; it is testing the API, not the rate limiter.
     status, body = server.request(
         "PUT", f"/v1/tenants/{tenant_id}/limits", {"overrides": UNLIMITED}, platform_key
     )
     assert status == 200, body
-    return server, str(key["key"])  # type: ignore[index]
+    return server, platform_key, tenant_id
+
+
+def revoked_keys(server: Server, platform_key: str, tenant_id: str) -> int:
+    """How many of the tenant's keys the run revoked (each one made the fuzzer mint another)."""
+    key = mint_key(f"http://127.0.0.1:{server.port}", platform_key, tenant_id)
+    revoked, cursor = 0, ""
+    while True:
+        status, page = server.request("GET", f"/v1/keys?limit=100{cursor}", None, key)
+        assert status == 200, page
+        revoked += sum(1 for k in page["items"] if k.get("status") == "revoked")  # type: ignore[index]
+        if not page.get("next_cursor"):  # type: ignore[union-attr]
+            return revoked
+        cursor = f"&cursor={page['next_cursor']}"  # type: ignore[index]
 
 
 def run(
@@ -71,16 +83,21 @@ def run(
 ) -> dict[str, Any]:
     data_dir = tempfile.mkdtemp(prefix="lumen-fuzz-")
     report_dir = Path(data_dir) / "report"
-    server, key = start_lumen(data_dir)
+    server, platform_key, tenant_id = start_lumen(data_dir)
     try:
+        # Fetched with time to spare on a busy machine (st gives a schema URL 10 s), then read from a file.
+        status, _, document = server.call("GET", "/schema/openapi.json", timeout=300)
+        assert status == 200, document
+        schema_path = Path(data_dir) / "openapi.json"
+        schema_path.write_text(json.dumps(document))
         command = [
             str(Path(sys.executable).with_name("st")),
             "--config-file",
             str(CONFIG),
             "run",
-            f"http://127.0.0.1:{server.port}/schema/openapi.json",
-            "--header",
-            f"Authorization: Bearer {key}",
+            str(schema_path),
+            "--url",
+            f"http://127.0.0.1:{server.port}",
             "--max-examples",
             str(max_examples),
             "--workers",
@@ -105,14 +122,30 @@ def run(
         started = time.monotonic()
         log_path = Path(os.environ.get("LUMEN_FUZZ_LOG", Path(data_dir) / "st.log"))
         with log_path.open("w") as log:  # streamed, so a long run can be watched
-            done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False, cwd=data_dir)
+            done = subprocess.run(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+                cwd=data_dir,
+                env={
+                    **os.environ,
+                    "SCHEMATHESIS_HOOKS": "fuzz_auth",  # the tenant admin key (bench/fuzz_auth.py)
+                    "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), os.environ.get("PYTHONPATH", "")]),
+                    "LUMEN_FUZZ_BASE_URL": f"http://127.0.0.1:{server.port}",
+                    "LUMEN_FUZZ_PLATFORM_KEY": platform_key,
+                    "LUMEN_FUZZ_TENANT_ID": tenant_id,
+                },
+            )
         elapsed = time.monotonic() - started
         output = log_path.read_text()
+
         return {
             "exit_code": done.returncode,
             "max_examples": max_examples,
             "seconds": round(elapsed, 1),
             "summary": summarise(output),
+            "keys_revoked": revoked_keys(server, platform_key, tenant_id),
             "junit": _junit(report_dir),
             "output": output,
             "server_log_tail": server.log.read_text()[-4000:],

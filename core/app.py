@@ -24,7 +24,7 @@ from lumen.core.auth.service import KeyAuthenticator
 from lumen.core.crypto import Sealer
 from lumen.core.db.session import Database
 from lumen.core.db.unit_of_work import UnitOfWorkMiddleware
-from lumen.core.http.content_type import require_declared_content_type
+from lumen.core.http.body import check_request_body
 from lumen.core.http.context import RequestContextMiddleware, finish_response
 from lumen.core.http.dependencies import DEPENDENCIES
 from lumen.core.http.errors import EXCEPTION_HANDLERS, problem_details_plugin
@@ -65,7 +65,7 @@ __all__ = ["app_from_env", "create_app"]
 
 log = structlog.get_logger()
 
-VERSION = "0.1.0"
+VERSION = "0.1.1"  # the API contract (docs/openapi.json); bumped when `lumen openapi` says a change breaks
 
 
 def _platform_key(settings: Settings) -> str | None:
@@ -240,7 +240,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=openapi,
         request_max_body_size=settings.server.max_body_bytes,
-        before_request=require_declared_content_type,
+        before_request=check_request_body,
         before_send=[finish_response],
         on_startup=[start],
         on_shutdown=[close],

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -352,6 +353,12 @@ class BrandingController(Controller):
         operation_id="putBranding",
         opt={"action": "branding.update", "resource": "branding"},
         summary="Set the branding of the tenant's patient app (turns the app on)",
+        description="201 the first time (the app is created and turned on), 200 when it replaces it.",
+        responses={
+            HTTP_201_CREATED: ResponseSpec(
+                data_container=BrandingOut, description="The first branding: the patient app is now on."
+            )
+        },
     )
     async def put_branding(
         self, principal: Caller, data: JSONBody[BrandingIn], session: DbSession

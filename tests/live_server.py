@@ -47,7 +47,9 @@ class Server:
             except OSError:
                 pass
             time.sleep(0.3)
-        raise AssertionError(f"lumen serve not ready in {ready_timeout} s: " + self.log.read_text()[-2000:])
+        log = self.log.read_text()[-2000:]
+        self.stop()  # not left running (with its PostgreSQL and Redis) by a start that timed out
+        raise AssertionError(f"lumen serve not ready in {ready_timeout} s: " + log)
 
     def request(
         self, method: str, path: str, body: object = None, key: str | None = None

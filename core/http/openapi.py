@@ -170,18 +170,44 @@ def _webhooks(app: Litestar) -> dict[str, Any]:
 
 
 def _declared_bodies(doc: dict[str, Any], app: Litestar) -> None:
-    """A handler that reads its body itself (multipart uploads) declares it in
-    `opt={"openapi_request_body": {...}}`, an OpenAPI Request Body object."""
+    """What a handler declares that Litestar cannot derive from its signature:
+
+    - `opt={"openapi_request_body": {...}}`, an OpenAPI Request Body object: a handler that reads its body
+      itself (multipart uploads, JSON or multipart);
+    - `opt={"openapi_response_content": {media type: Media Type object}}`: other media types its success
+      response may have (a JSON answer that is server-sent events on request). Litestar describes the
+      `Response[...]` that carries them in the return annotation as `{}`, a oneOf branch that matches
+      anything (so the JSON document would match two branches); that branch is dropped.
+    """
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
             body = handler.opt.get("openapi_request_body")
+            content = handler.opt.get("openapi_response_content")
             path_format = getattr(route, "path_format", None)
-            if not body or path_format not in doc.get("paths", {}):
+            if not (body or content) or path_format not in doc.get("paths", {}):
                 continue
             for method in handler.http_methods:
                 operation = doc["paths"][path_format].get(method.lower())
-                if operation is not None:
+                if operation is None:
+                    continue
+                if body:
                     operation["requestBody"] = body
+                success = operation.get("responses", {}).get(str(handler.status_code))
+                if content and success is not None:
+                    for media in success.get("content", {}).values():
+                        _drop_anything_branch(media)
+                    success.setdefault("content", {}).update(content)
+
+
+def _drop_anything_branch(media: dict[str, Any]) -> None:
+    schema = media.get("schema")
+    if not isinstance(schema, dict) or not isinstance(schema.get("oneOf"), list):
+        return
+    branches = [b for b in schema["oneOf"] if b != {}]
+    if len(branches) == 1:
+        media["schema"] = branches[0]
+    elif branches:
+        schema["oneOf"] = branches
 
 
 _CONSTRAINTS = (
@@ -198,8 +224,16 @@ _CONSTRAINTS = (
 )
 
 
+def _component_names(cls: type[msgspec.Struct]) -> set[str]:
+    """The names Litestar may give the component of `cls`: its class name, or, when two types share it, the
+    shortest unique tail of its dotted path joined with "_" ("regulatory_schemas_AskRequest")."""
+    parts = [*cls.__module__.split("."), cls.__qualname__.replace(".<locals>.", ".")]
+    return {"_".join(parts[i:]) for i in range(len(parts))}
+
+
 def _structs() -> dict[str, type[msgspec.Struct]]:
-    """Every loaded msgspec Struct by class name; a name two classes share is left out (ambiguous)."""
+    """Every loaded msgspec Struct by each component name it may have; a name two classes share is left out
+    (ambiguous)."""
     found: dict[str, type[msgspec.Struct] | None] = {}
     pending: list[type[msgspec.Struct]] = list(msgspec.Struct.__subclasses__())
     seen: set[type[msgspec.Struct]] = set()
@@ -209,7 +243,8 @@ def _structs() -> dict[str, type[msgspec.Struct]]:
             continue
         seen.add(cls)
         pending.extend(cls.__subclasses__())
-        found[cls.__name__] = None if cls.__name__ in found and found[cls.__name__] is not cls else cls
+        for name in _component_names(cls):
+            found[name] = None if name in found and found[name] is not cls else cls
     return {name: cls for name, cls in found.items() if cls is not None}
 
 

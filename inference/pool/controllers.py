@@ -130,6 +130,15 @@ def _adapter_out(a: Adapter) -> AdapterOut:
     )
 
 
+# With `"stream": true` the answer is server-sent events (OpenAI's format): each event's `data` is a chunk (a
+# JSON object) or, last, `[DONE]`. The schema of one event, for the OpenAPI document.
+CHAT_SSE_CONTENT = {
+    "text/event-stream": {
+        "schema": {"type": "object", "required": ["data"], "properties": {"data": {"type": "string"}}}
+    }
+}
+
+
 class ChatController(Controller):
     path = "/v1"
     tags = ["inference"]
@@ -167,7 +176,12 @@ class ChatController(Controller):
         operation_id="createChatCompletion",
         summary="Generate a chat answer with the base model or one of the tenant's adapters (OpenAI format)",
         status_code=200,
-        opt={"action": "inference.chat", "no_unit_of_work": True, "audits_itself": True},
+        opt={
+            "action": "inference.chat",
+            "no_unit_of_work": True,
+            "audits_itself": True,
+            "openapi_response_content": CHAT_SSE_CONTENT,
+        },
     )
     async def chat(
         self, request: Request[Any, Any, Any], data: JSONBody[ChatCompletionIn], principal: Caller

@@ -15,6 +15,7 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import ClientException
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
@@ -25,7 +26,12 @@ from lumen.core.http.errors import LumenProblem, NotFound, UnprocessableEntity, 
 from lumen.core.jobs.outbox import wake_after_commit
 from lumen.core.tenancy.config import TenantConfigCache
 from lumen.inference.retrieval.models import Document, DocumentVersion
-from lumen.inference.retrieval.parsing import InvalidDocument, UnsupportedDocument, content_type_for
+from lumen.inference.retrieval.parsing import (
+    CONTENT_TYPES,
+    InvalidDocument,
+    UnsupportedDocument,
+    content_type_for,
+)
 from lumen.inference.retrieval.repository import DocumentRepository
 from lumen.inference.retrieval.runtime import Retrieval, filters_from
 from lumen.inference.retrieval.schemas import (
@@ -55,6 +61,50 @@ _UPLOAD_DOC = (
     "name). Optional fields: jurisdiction, document_type, effective_date. 202 with the ingestion job; 200 "
     "with `deduplicated: true` when these exact bytes are already stored."
 )
+
+
+def _upload_body() -> dict[str, Any]:
+    """The body the upload reads itself (_read_upload), for the OpenAPI document: JSON with the text inline
+    (the text formats only), or multipart with a `file` part (any supported format)."""
+    (_,), components = msgspec.json.schema_components([DocumentCreate])
+    json_schema: dict[str, Any] = components["DocumentCreate"]
+    binary = {"application/pdf", *(m for m in CONTENT_TYPES if m.endswith("document"))}
+    json_schema["properties"]["content_type"] = {
+        "enum": sorted(set(CONTENT_TYPES) - binary),
+        "default": "text/plain",
+    }
+    form_fields: dict[str, Any] = {
+        "content_type": {"enum": sorted(CONTENT_TYPES), "description": "default: the `file` part's type"}
+    }
+    for name in ("title", "jurisdiction", "document_type", "effective_date"):
+        prop = json_schema["properties"][name]
+        # Form values are strings; leaving a field out is its null.
+        form_fields[name] = next((b for b in prop.get("anyOf", []) if b.get("type") == "string"), prop)
+    form_fields["title"] = {**form_fields["title"], "description": "default: the file name"}
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": json_schema},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "at most 20 MiB"},
+                        **{
+                            k: {kk: vv for kk, vv in v.items() if kk != "default"}
+                            for k, v in form_fields.items()
+                        },
+                    },
+                },
+                # Or application/octet-stream with a file name whose extension says (.pdf, .docx, .md...).
+                "encoding": {"file": {"contentType": ", ".join(sorted(CONTENT_TYPES))}},
+            },
+        },
+    }
+
+
+UPLOAD_BODY = _upload_body()
 
 
 def _retrieval(request: Request[Any, Any, Any]) -> Retrieval:
@@ -94,11 +144,12 @@ def _document_out(d: Document, latest: DocumentVersion | None, **extra: Any) -> 
     )
 
 
-def _convert(raw: Any, field_prefix: str = "") -> DocumentCreate:
+def _convert(raw: Any, *, strict: bool) -> DocumentCreate:
+    """A JSON body strictly (as every JSON body, core/http/body.py); form fields, always strings, laxly."""
     try:
-        return msgspec.convert(raw, DocumentCreate, strict=False)
+        return msgspec.convert(raw, DocumentCreate, strict=strict)
     except msgspec.ValidationError as exc:
-        raise LumenProblem(field_prefix + field_message(exc), slug="validation-error") from None
+        raise LumenProblem(field_message(exc), slug="validation-error") from None
 
 
 async def _read_upload(request: Request[Any, Any, Any]) -> tuple[bytes, DocumentFields]:
@@ -108,7 +159,7 @@ async def _read_upload(request: Request[Any, Any, Any]) -> tuple[bytes, Document
             raw = msgspec.json.decode(await request.body())
         except msgspec.DecodeError as exc:
             raise LumenProblem(f"the body is not valid JSON ({exc})", slug="validation-error") from None
-        body = _convert(raw)
+        body = _convert(raw, strict=True)
         fields = DocumentFields(
             title=body.title.strip(),
             content_type=_content_type(body.content_type, None),
@@ -149,7 +200,7 @@ async def _read_upload(request: Request[Any, Any, Any]) -> tuple[bytes, Document
             if isinstance(v := form.get(k), str) and v.strip()
         }
         text_fields.setdefault("title", filename or "")
-        meta = _convert({**text_fields, "text": "-", "content_type": "text/plain"})
+        meta = _convert({**text_fields, "text": "-", "content_type": "text/plain"}, strict=False)
         return data, DocumentFields(
             title=meta.title.strip(),
             content_type=_content_type(declared, filename),
@@ -180,9 +231,15 @@ class DocumentController(Controller):
         operation_id="createDocument",
         summary="Upload a document (a new version when the title exists)",
         description=_UPLOAD_DOC,
-        opt={"action": "documents.create", "resource": "document"},
+        opt={"action": "documents.create", "resource": "document", "openapi_request_body": UPLOAD_BODY},
         request_max_body_size=max(MAX_UPLOAD_BYTES + 64 * 1024, MAX_JSON_BODY_BYTES),
         status_code=HTTP_202_ACCEPTED,
+        responses={
+            HTTP_200_OK: ResponseSpec(
+                data_container=DocumentOut,
+                description="These exact bytes are already stored (`deduplicated: true`): nothing new.",
+            )
+        },
     )
     async def create(
         self, request: Request[Any, Any, Any], session: DbSession, principal: Caller

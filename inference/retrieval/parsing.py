@@ -2,8 +2,9 @@
 offsets of every block, so a chunk (and so a citation) can point at the exact span it came from.
 
 Every format is read by a real parser (pypdf, python-docx, selectolax, lxml) with limits: a file that is not
-what it says it is, is corrupt, or would expand beyond the limits raises `UnsupportedDocument` (→ 415) or
-`InvalidDocument` (→ 422) naming the reason; nothing here ever reaches the network or the file system.
+what it says it is, is corrupt, or would expand beyond the limits raises `InvalidDocument` (→ 422), and a
+content type Lumen does not read `UnsupportedDocument` (→ 415), naming the reason; nothing here ever reaches
+the network or the file system.
 """
 
 from __future__ import annotations
@@ -68,11 +69,13 @@ _EXTENSIONS = {
 
 
 class UnsupportedDocument(ValueError):
-    """The content type is not one Lumen reads, or the bytes are not of the declared type (415)."""
+    """The content type is not one Lumen reads (415)."""
 
 
 class InvalidDocument(ValueError):
-    """The file is of a supported type but corrupt, hostile, empty or too large once extracted (422)."""
+    """The declared type is one Lumen reads but the bytes are not that (a PDF declared as text, an XML
+    dialect or JSON that is not a label Lumen knows), or are corrupt, hostile, empty or too large once
+    extracted (422: the request is well-formed; what it carries cannot be processed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,16 +136,17 @@ def _check_magic(data: bytes, fmt: str) -> None:
     if not data:
         raise InvalidDocument("the file is empty")
     is_pdf, is_zip = data[:5] == b"%PDF-", data[:4] == b"PK\x03\x04"
+    # A supported type whose bytes are something else is unprocessable (422), not an unsupported type (415).
     if fmt == PDF and not is_pdf:
-        raise UnsupportedDocument("declared application/pdf but the file is not a PDF (no %PDF- header)")
+        raise InvalidDocument("declared application/pdf but the file is not a PDF (no %PDF- header)")
     if fmt == DOCX and not is_zip:
-        raise UnsupportedDocument("declared a DOCX but the file is not a ZIP package")
+        raise InvalidDocument("declared a DOCX but the file is not a ZIP package")
     if fmt not in (PDF, DOCX):
         if is_pdf or is_zip:
             kind = "a PDF" if is_pdf else "a ZIP/DOCX package"
-            raise UnsupportedDocument(f"the file is {kind}, not the declared text type")
+            raise InvalidDocument(f"the file is {kind}, not the declared text type")
         if b"\x00" in data[:8192]:
-            raise UnsupportedDocument("the file is binary, not the declared text type")
+            raise InvalidDocument("the file is binary, not the declared text type")
 
 
 def _decode(data: bytes) -> str:
@@ -454,7 +458,7 @@ def _parse_xml(data: bytes) -> ParsedDocument:
         return parse_spl(root)
     if name == "ECFR" or re.fullmatch(r"DIV\d", name) or root.find(".//DIV8") is not None:
         return parse_ecfr(root)
-    raise UnsupportedDocument(
+    raise InvalidDocument(
         f"XML with root <{name}> is not a format Lumen reads (eCFR XML or DailyMed SPL XML)"
     )
 
@@ -620,7 +624,7 @@ def parse_openfda_label(body: Any) -> ParsedDocument:
             raise InvalidDocument("the openFDA response has no results")
         label = body["results"][0]
     if not isinstance(label, dict) or not any(k in label for k in OPENFDA_SECTIONS):
-        raise UnsupportedDocument("JSON uploads must be an openFDA drug label (no label sections found)")
+        raise InvalidDocument("JSON uploads must be an openFDA drug label (no label sections found)")
     builder = _Builder()
     for name in OPENFDA_SECTIONS:
         values = label.get(name)

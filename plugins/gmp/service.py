@@ -48,7 +48,14 @@ from lumen.plugins.gmp.schemas import (
     TemplateSummary,
     TransitionIn,
 )
-from lumen.plugins.sdk import ChatMessage, Conflict, LumenProblem, NotFound, PluginContext
+from lumen.plugins.sdk import (
+    ChatMessage,
+    Conflict,
+    LumenProblem,
+    NotFound,
+    PluginContext,
+    UnprocessableEntity,
+)
 
 __all__ = ["DocumentService", "TemplateCatalog", "load_templates", "settings_of"]
 
@@ -70,7 +77,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 
 def bad_input(key: str, message: str) -> LumenProblem:
-    return LumenProblem(
+    """A well-formed body that breaks a rule its schema cannot state (an unknown signer, a template's own
+    field types, a date order): 422, naming the field. Bodies that do not match the schema stay 400."""
+    return UnprocessableEntity(
         f"{key}: {message}",
         slug="validation-error",
         extra={"errors": [{"key": key, "message": message, "source": "body"}]},

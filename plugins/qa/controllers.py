@@ -173,6 +173,28 @@ STREAM_DESCRIPTION = (
 )
 
 
+# The answer as server-sent events (`"stream": true`, or /ask/stream), for the OpenAPI document: the schema of
+# one event (its `event` name and its `data`, a JSON document).
+SSE_CONTENT = {
+    "text/event-stream": {
+        "schema": {
+            "type": "object",
+            "description": "`meta` (the envelope without the answer), zero or more `delta` ({text}), then "
+            "`done` (the whole Answer) or `withdrawn` (discard the deltas; show its answer).",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"enum": ["meta", "delta", "done", "withdrawn"]},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {"type": "object"},
+                },
+            },
+        }
+    }
+}
+
+
 class QaController(Controller):
     path = "/v1/qa"
     tags = ["qa"]
@@ -183,7 +205,7 @@ class QaController(Controller):
         summary="Ask a medical question: a cited answer, emergency guidance, or an abstention",
         description='The answer as JSON; with `"stream": true`, the same answer as server-sent events '
         "(text/event-stream), exactly as POST /v1/qa/ask/stream.\n\n" + STREAM_DESCRIPTION,
-        opt={"action": "qa.ask", "stream_after_commit": True},
+        opt={"action": "qa.ask", "stream_after_commit": True, "openapi_response_content": SSE_CONTENT},
         status_code=200,
     )
     async def ask(self, ctx: Ctx, data: JSONBody[AskRequest]) -> Answer | Stream:
@@ -198,7 +220,7 @@ class QaController(Controller):
         description=STREAM_DESCRIPTION,
         # The request's work (patient read, pre-model guards, audit record) commits when the response
         # starts; the model's sentences then go out as they are checked, not held until the end.
-        opt={"action": "qa.ask", "stream_after_commit": True},
+        opt={"action": "qa.ask", "stream_after_commit": True, "openapi_response_content": SSE_CONTENT},
         status_code=200,
         media_type="text/event-stream",
     )

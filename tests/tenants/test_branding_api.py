@@ -7,6 +7,7 @@ import base64
 import httpx
 
 from tests.conftest import TenantHandle, assert_problem, create_tenant, platform_headers
+from tests.contract.schema import conforms, live_document
 
 PNG_1PX = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -128,3 +129,14 @@ async def test_change_is_audited(client: httpx.AsyncClient, tenant_a: TenantHand
     r = await client.get("/v1/audit", params={"action": "branding.update"}, headers=tenant_a.headers)
     assert r.status_code == 200, r.text
     assert [e["action"] for e in r.json()["items"]] == ["branding.update"]
+
+
+async def test_both_answers_of_put_are_documented(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
+    # schemathesis found the first PUT's 201 undocumented (only 200 was).
+    doc = await live_document(client)
+    responses = doc["paths"]["/v1/branding"]["put"]["responses"]
+    for expected in (201, 200):
+        r = await put(client, tenant_a, name="Acme Care", primary_color="#0a7d5a")
+        assert r.status_code == expected, r.text
+        schema = responses[str(expected)]["content"]["application/json"]["schema"]
+        assert conforms(doc, schema, r.json()) == []

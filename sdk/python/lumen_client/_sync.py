@@ -2,48 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 
-from lumen_client._base import DEFAULT_BASE_URL, ClientConfig, clean, decode
-from lumen_client.errors import APIConnectionError, error_from_response
+from lumen_client._base import DONE, ClientBase, RequestParts, decode, next_page, sse_data
+from lumen_client.errors import error_from_response
 
 __all__ = ["Lumen"]
 
 
-class Lumen:
-    """Lumen API client. `http_client` lets you pass your own httpx.Client (proxies, transports)."""
+class Lumen(ClientBase[httpx.Client]):
+    """Lumen API client (synchronous)."""
 
-    def __init__(
-        self,
-        api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
-        *,
-        timeout: float = 60.0,
-        max_retries: int = 3,
-        backoff: float = 0.5,
-        http_client: httpx.Client | None = None,
-    ) -> None:
-        self._config = ClientConfig(api_key, base_url, max_retries=max_retries, backoff=backoff)
-        self._http = http_client or httpx.Client(timeout=timeout)
-        self._owns_http = http_client is None
-        from lumen_client import resources as r
-
-        self.tenants = r.Tenants(self)
-        self.keys = r.Keys(self)
-        self.webhooks = r.Webhooks(self)
-        self.jobs = r.Jobs(self)
-        self.usage = r.Usage(self)
-        self.adapters = r.Adapters(self)
-        self.chat = r.Chat(self)
-        self.interactions = r.Interactions(self)
-        self.triage = r.Triage(self)
-        self.regulatory = r.Regulatory(self)
-        self.qa = r.Qa(self)
+    _http_class = httpx.Client
 
     def __enter__(self) -> Lumen:
         return self
@@ -55,43 +29,21 @@ class Lumen:
         if self._owns_http:
             self._http.close()
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        params: dict[str, Any] | None = None,
-        files: Any = None,
-        data: Any = None,
-        idempotency_key: str | None = None,
-        stream: bool = False,
-    ) -> httpx.Response:
-        headers = self._config.headers(method, idempotency_key)  # one key for every retry of this call
+    def _send(self, parts: RequestParts, *, stream: bool = False) -> httpx.Response:
         attempt = 0
         while True:
             attempt += 1
             try:
-                request = self._http.build_request(
-                    method,
-                    self._config.base_url + path,
-                    json=json_body,
-                    params=clean(params),
-                    files=files,
-                    data=data,
-                    headers=headers,
-                )
-                response = self._http.send(request, stream=stream)
+                response = self._http.send(parts.build(self._http), stream=stream)
             except httpx.TransportError as exc:
-                if not self._config.should_retry(attempt, None):
-                    raise APIConnectionError(str(exc)) from exc
-                time.sleep(self._config.delay(attempt, None))
+                time.sleep(self._config.wait_after_error(attempt, exc))
                 continue
-            if not self._config.should_retry(attempt, response):
+            wait = self._config.wait_after(attempt, response)
+            if wait is None:
                 return response
             if stream:
                 response.close()
-            time.sleep(self._config.delay(attempt, response))
+            time.sleep(wait)
 
     def request(
         self,
@@ -105,7 +57,8 @@ class Lumen:
         idempotency_key: str | None = None,
     ) -> Any:
         """Call any endpoint; returns the decoded JSON (None for 204) or raises a typed ProblemError."""
-        response = self._send(
+        parts = RequestParts(
+            self._config,
             method,
             path,
             json_body=json,
@@ -114,37 +67,30 @@ class Lumen:
             data=data,
             idempotency_key=idempotency_key,
         )
-        return decode(response)
+        return decode(self._send(parts))
 
     def paginate(self, path: str, params: dict[str, Any] | None = None) -> Iterator[Any]:
         """Every item of a list endpoint, following `next_cursor` page by page."""
         query = dict(params or {})
-        while True:
+        more = True
+        while more:
             page = self.request("GET", path, params=query)
             yield from page.get("items", [])
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
-            query["cursor"] = cursor
+            more = next_page(page, query)
 
     def stream(self, path: str, json: Any, *, idempotency_key: str | None = None) -> Iterator[dict[str, Any]]:
         """POST and read a Server-Sent Events stream: each `data:` line decoded, until `[DONE]`."""
-        response = self._send("POST", path, json_body=json, idempotency_key=idempotency_key, stream=True)
+        parts = RequestParts(self._config, "POST", path, json_body=json, idempotency_key=idempotency_key)
+        response = self._send(parts, stream=True)
         try:
             if response.status_code >= 400:
                 response.read()
                 raise error_from_response(response)
             for line in response.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                payload = line[5:].strip()
-                if payload == "[DONE]":
+                event = sse_data(line)
+                if event is DONE:
                     return
-                yield json_loads(payload)
+                if event is not None:
+                    yield event
         finally:
             response.close()
-
-
-def json_loads(payload: str) -> dict[str, Any]:
-    value: dict[str, Any] = json.loads(payload)
-    return value

@@ -177,15 +177,3 @@ class Regulatory(_Resource):
 
     def gap_analysis_result(self, analysis_id: str) -> Any:
         return self._c.request("GET", f"/v1/regulatory/gap-analyses/{analysis_id}")
-
-
-# AsyncLumen uses the same groups (their methods hand back the client's awaitables / async iterators).
-AsyncTenants, AsyncKeys, AsyncWebhooks, AsyncJobs, AsyncUsage = Tenants, Keys, Webhooks, Jobs, Usage
-AsyncAdapters, AsyncChat, AsyncInteractions, AsyncTriage, AsyncRegulatory, AsyncQa = (
-    Adapters,
-    Chat,
-    Interactions,
-    Triage,
-    Regulatory,
-    Qa,
-)

@@ -41,7 +41,7 @@ def live() -> Iterator[Live]:
         "LUMEN_WEBHOOKS__RETRY_SCHEDULE_SECONDS": "0,0.5,0.5",
         "LUMEN_LOG_LEVEL": "warning",
     }
-    server = Server(data_dir, env, ready_timeout=120)
+    server = Server(data_dir, env, ready_timeout=300)  # slow to start on a shared, busy machine
     try:
         slug = "sdk-" + secrets.token_hex(4)
         status, tenant = server.request("POST", "/v1/tenants", {"slug": slug, "name": "SDK"}, PLATFORM_KEY)

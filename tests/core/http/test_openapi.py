@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from litestar import Litestar
 
@@ -23,6 +24,7 @@ from lumen.core.http.openapi import (
     dumps,
     openapi_document,
 )
+from tests.contract.schema import resolve
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -77,6 +79,40 @@ def test_every_body_taking_operation_documents_its_request_schema(doc: dict[str,
         body = op.get("requestBody")
         if body is not None and not any("schema" in c for c in body.get("content", {}).values()):
             bad.append(f"{method.upper()} {path}")
+    assert not bad, bad
+
+
+def test_no_success_schema_has_a_branch_that_matches_anything(doc: dict[str, Any]) -> None:
+    # `X | Response[...]` made oneOf [X, {}] (POST /v1/qa/ask): every X then matched two branches.
+    bad = []
+    for path, method, op in _operations(doc):
+        for status, response in op["responses"].items():
+            for media, content in response.get("content", {}).items():
+                schema = content.get("schema", {})
+                if {} in schema.get("oneOf", []):
+                    bad.append(f"{method.upper()} {path} {status} {media}")
+    assert not bad, bad
+
+
+def test_every_body_that_refuses_unknown_fields_documents_it(app: Litestar, doc: dict[str, Any]) -> None:
+    # Including components Litestar names by module because two Structs share a name
+    # (regulatory_schemas_AskRequest and qa_schemas_AskRequest).
+    checked, bad = [], []
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            field = handler.parsed_fn_signature.parameters.get("data")
+            struct = getattr(field, "annotation", None)
+            if not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
+                continue
+            if not struct.__struct_config__.forbid_unknown_fields:
+                continue
+            for method in handler.http_methods:
+                body = doc["paths"][route.path_format][method.lower()]["requestBody"]
+                schema = resolve(doc, body["content"]["application/json"]["schema"])
+                checked.append(struct.__qualname__)
+                if schema.get("additionalProperties") is not False:
+                    bad.append(f"{method} {route.path_format} ({struct.__module__}.{struct.__qualname__})")
+    assert len(checked) > 30 and "AskRequest" in checked
     assert not bad, bad
 
 

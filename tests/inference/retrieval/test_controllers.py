@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from tests.conftest import TenantHandle, assert_problem, bearer, create_tenant
+from tests.contract.schema import conforms, live_document
 from tests.inference.retrieval.conftest import new_title, search, until_ready, upload_text
 
 pytestmark = pytest.mark.usefixtures("ingest_worker")
@@ -171,3 +172,30 @@ async def test_scopes_guard_documents_and_search(client: httpx.AsyncClient, tena
     assert (await client.post("/v1/search", json={"query": "scoped"}, headers=reader)).status_code == 403
     assert (await client.post("/v1/search", json={"query": "scoped"}, headers=searcher)).status_code == 200
     assert (await client.get("/v1/documents", headers=searcher)).status_code == 403
+
+
+async def test_the_upload_documents_the_body_it_reads_and_both_answers(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    # schemathesis found no request body documented: an empty POST was "schema-valid" and got 415.
+    doc = await live_document(client)
+    operation = doc["paths"]["/v1/documents"]["post"]
+    declared = operation["requestBody"]
+    assert declared["required"] is True
+    assert set(declared["content"]) == {"application/json", "multipart/form-data"}
+    assert_problem(await client.post("/v1/documents", headers=tenant_a.headers), 415)
+    body = {"title": new_title(), "text": SOP, "content_type": "text/markdown", "jurisdiction": None}
+    assert conforms(doc, declared["content"]["application/json"]["schema"], body) == []
+    for expected in (202, 200):  # accepted, then the same bytes again: deduplicated
+        r = await client.post("/v1/documents", json=body, headers=tenant_a.headers)
+        assert r.status_code == expected, r.text
+        schema = operation["responses"][str(expected)]["content"]["application/json"]["schema"]
+        assert conforms(doc, schema, r.json()) == []
+
+
+async def test_a_binary_format_is_not_documented_as_json(client: httpx.AsyncClient) -> None:
+    doc = await live_document(client)
+    content = doc["paths"]["/v1/documents"]["post"]["requestBody"]["content"]
+    as_json = content["application/json"]["schema"]["properties"]["content_type"]["enum"]
+    assert "application/pdf" not in as_json and "text/markdown" in as_json
+    assert "application/pdf" in content["multipart/form-data"]["schema"]["properties"]["content_type"]["enum"]

@@ -123,18 +123,18 @@ def test_content_type_from_extension_when_generic() -> None:
 @pytest.mark.parametrize(
     ("data", "content_type", "error", "reason"),
     [
-        (make_pdf([["hello"]]), "text/plain", UnsupportedDocument, "PDF"),
-        (b"plain words", "application/pdf", UnsupportedDocument, "%PDF-"),
+        (make_pdf([["hello"]]), "text/plain", InvalidDocument, "PDF"),
+        (b"plain words", "application/pdf", InvalidDocument, "%PDF-"),
         (b"%PDF-1.4\n1 0 obj << /Type /Catalog", "application/pdf", InvalidDocument, "PDF"),
         (b"PK\x03\x04 not really a zip", DOCX, InvalidDocument, "corrupt"),
-        (b"\xff\xfe\x00\x01binary", "text/plain", UnsupportedDocument, "binary"),
+        (b"\xff\xfe\x00\x01binary", "text/plain", InvalidDocument, "binary"),
         (b"caf\xe9", "text/plain", InvalidDocument, "UTF-8"),
         (b"", "text/plain", InvalidDocument, "empty"),
         (b"   \n\n  ", "text/markdown", InvalidDocument, "no text"),
         (b"<ECFR><DIV8><HEAD>x</HEAD>", "application/xml", InvalidDocument, "malformed"),
-        (b"<rss><channel/></rss>", "application/xml", UnsupportedDocument, "<rss>"),
+        (b"<rss><channel/></rss>", "application/xml", InvalidDocument, "<rss>"),
         (b'{"meta": {}, "results": []}', "application/json", InvalidDocument, "no results"),
-        (b'{"hello": "world"}', "application/json", UnsupportedDocument, "openFDA"),
+        (b'{"hello": "world"}', "application/json", InvalidDocument, "openFDA"),
         (b"{not json", "application/json", InvalidDocument, "malformed"),
     ],
 )

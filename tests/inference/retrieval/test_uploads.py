@@ -98,7 +98,7 @@ async def test_structured_formats_fill_search_filters(client: httpx.AsyncClient)
 @pytest.mark.parametrize(
     ("filename", "data", "content_type", "status", "words"),
     [
-        ("x.pdf", make_pdf([["hi"]]), "text/plain", 415, "PDF"),
+        ("x.pdf", make_pdf([["hi"]]), "text/plain", 422, "PDF"),  # a supported type, other bytes
         ("x.pdf", b"%PDF-1.7\n%garbage that is not a pdf", "application/pdf", 422, "PDF"),
         ("x.exe", b"MZ\x90\x00", "application/x-msdownload", 415, "not supported"),
         ("x.docx", make_zip_bomb(), DOCX, 422, "expands"),

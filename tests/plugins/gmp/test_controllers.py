@@ -25,7 +25,7 @@ async def _doc_body(client: httpx.AsyncClient, tenant: TenantHandle, **fields: o
 
 async def test_an_oversized_title_names_the_field(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
     body = await _doc_body(client, tenant_a, title="T" * 201)
-    problem = assert_problem(await client.post("/v1/gmp/documents", json=body, headers=tenant_a.headers), 400)
+    problem = assert_problem(await client.post("/v1/gmp/documents", json=body, headers=tenant_a.headers), 422)
     assert problem["errors"][0]["key"] == "fields.title"
 
 
@@ -40,7 +40,7 @@ async def test_an_object_as_a_field_value_is_refused(
     client: httpx.AsyncClient, tenant_a: TenantHandle
 ) -> None:
     body = await _doc_body(client, tenant_a, scope={"$gt": ""})
-    problem = assert_problem(await client.post("/v1/gmp/documents", json=body, headers=tenant_a.headers), 400)
+    problem = assert_problem(await client.post("/v1/gmp/documents", json=body, headers=tenant_a.headers), 422)
     assert problem["errors"][0]["key"] == "fields.scope"
 
 
@@ -48,11 +48,11 @@ async def test_unknown_fields_and_sections_are_refused(
     client: httpx.AsyncClient, tenant_a: TenantHandle
 ) -> None:
     body = await _doc_body(client, tenant_a, injected="x")
-    problem = assert_problem(await client.post("/v1/gmp/documents", json=body, headers=tenant_a.headers), 400)
+    problem = assert_problem(await client.post("/v1/gmp/documents", json=body, headers=tenant_a.headers), 422)
     assert problem["errors"][0]["key"] == "fields.injected"
     body = await _doc_body(client, tenant_a)
     body["sections"] = {"appendix_z": "x"}
-    problem = assert_problem(await client.post("/v1/gmp/documents", json=body, headers=tenant_a.headers), 400)
+    problem = assert_problem(await client.post("/v1/gmp/documents", json=body, headers=tenant_a.headers), 422)
     assert problem["errors"][0]["key"] == "sections.appendix_z"
 
 

@@ -59,7 +59,7 @@ async def test_awareness_before_occurrence_is_refused(
     reporter = await make_signer(client, tenant_a, ["author"])
     body = _deviation_body(reporter, occurred_at="2026-11-21T00:00:00+00:00")
     problem = assert_problem(
-        await client.post("/v1/gmp/deviations", json=body, headers=tenant_a.headers), 400
+        await client.post("/v1/gmp/deviations", json=body, headers=tenant_a.headers), 422
     )
     assert problem["errors"][0]["key"] == "discovered_at"
 
@@ -109,7 +109,7 @@ async def test_an_extension_must_move_the_due_date_later(
     dev = await _create(client, tenant_a, _deviation_body(reporter))
     ask = {"requested_by_signer_id": reporter.id, "requested_due_date": "2026-12-01", "reason": "Earlier?"}
     r = await client.post(f"/v1/gmp/deviations/{dev['id']}/extensions", json=ask, headers=tenant_a.headers)
-    assert assert_problem(r, 400)["errors"][0]["key"] == "requested_due_date"
+    assert assert_problem(r, 422)["errors"][0]["key"] == "requested_due_date"
 
 
 async def test_closing_a_deviation_needs_qa(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
@@ -209,7 +209,7 @@ async def test_a_capa_action_owner_must_be_a_signer_of_the_tenant(
             }
         ],
     }
-    problem = assert_problem(await client.post("/v1/gmp/capas", json=body, headers=tenant_a.headers), 400)
+    problem = assert_problem(await client.post("/v1/gmp/capas", json=body, headers=tenant_a.headers), 422)
     assert problem["errors"][0]["key"] == "actions[0].owner_signer_id"
 
 

@@ -87,8 +87,32 @@ async def test_a_tenant_template_referring_to_a_missing_field_is_refused(
         "fields": [{"id": "title", "label": "Title"}],
         "sections": [{"id": "a", "title": "A", "guidance": "A.", "fields": ["nope"]}],
     }
-    problem = assert_problem(await client.post("/v1/gmp/templates", json=body, headers=tenant_a.headers), 400)
+    problem = assert_problem(await client.post("/v1/gmp/templates", json=body, headers=tenant_a.headers), 422)
     assert "sections.a.fields" in problem["detail"]
+
+
+async def test_a_schema_valid_template_breaking_a_template_rule_is_a_422(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    # schemathesis: a body valid under the documented schema was answered 400 (the status of a body that does
+    # not match its schema); a rule the schema cannot state is a 422 naming the field.
+    body = {
+        "id": "no-title",
+        "name": "No title",
+        "kind": "sop",
+        "description": "Lacks the title field every template needs.",
+        "numbering": {"prefix": "NT"},
+        "fields": [{"id": "a", "label": "A"}],
+        "sections": [{"id": "a", "title": "A", "guidance": "A."}],
+    }
+    problem = assert_problem(await client.post("/v1/gmp/templates", json=body, headers=tenant_a.headers), 422)
+    assert problem["errors"] == [
+        {
+            "key": "fields",
+            "message": "every template needs a 'title' field (it heads the document)",
+            "source": "body",
+        }
+    ]
 
 
 async def test_a_tenant_template_cannot_take_a_built_in_id(
@@ -103,7 +127,7 @@ async def test_a_tenant_template_cannot_take_a_built_in_id(
         "fields": [{"id": "title", "label": "Title"}],
         "sections": [{"id": "a", "title": "A", "guidance": "A."}],
     }
-    problem = assert_problem(await client.post("/v1/gmp/templates", json=body, headers=tenant_a.headers), 400)
+    problem = assert_problem(await client.post("/v1/gmp/templates", json=body, headers=tenant_a.headers), 422)
     assert problem["detail"].startswith("id:")
 
 
@@ -125,7 +149,7 @@ async def test_missing_required_field_names_the_field(
     author = await make_signer(client, tenant_a, ["author"])
     fields = {k: v for k, v in SOP_FIELDS.items() if k != "scope"}
     body = {"template": "sop", "author_signer_id": author.id, "fields": fields}
-    problem = assert_problem(await client.post("/v1/gmp/documents", json=body, headers=tenant_a.headers), 400)
+    problem = assert_problem(await client.post("/v1/gmp/documents", json=body, headers=tenant_a.headers), 422)
     assert problem["errors"][0]["key"] == "fields.scope"
 
 
@@ -138,7 +162,7 @@ async def test_a_field_of_the_wrong_type_is_refused(
         "author_signer_id": author.id,
         "fields": {**SOP_FIELDS, "review_period_months": "two years"},
     }
-    problem = assert_problem(await client.post("/v1/gmp/documents", json=body, headers=tenant_a.headers), 400)
+    problem = assert_problem(await client.post("/v1/gmp/documents", json=body, headers=tenant_a.headers), 422)
     assert problem["errors"][0]["key"] == "fields.review_period_months"
 
 
@@ -235,7 +259,7 @@ async def test_review_needs_the_required_sections_written(
 ) -> None:
     author = await make_signer(client, tenant_a, ["author"])
     doc = await make_document(client, tenant_a, author, sections={})
-    problem = assert_problem(await transition(client, tenant_a, doc["id"], "in_review", author), 400)
+    problem = assert_problem(await transition(client, tenant_a, doc["id"], "in_review", author), 422)
     assert problem["errors"][0]["key"].startswith("sections.")
 
 
@@ -249,7 +273,7 @@ async def test_editing_after_approval_needs_a_reason_and_leaves_approved(
     assert (await transition(client, tenant_a, doc["id"], "approved", team.approver)).status_code == 200
     edit = {"signer_id": team.author.id, "sections": {"purpose": "A different purpose."}}
     problem = assert_problem(
-        await client.patch(f"/v1/gmp/documents/{doc['id']}", json=edit, headers=tenant_a.headers), 400
+        await client.patch(f"/v1/gmp/documents/{doc['id']}", json=edit, headers=tenant_a.headers), 422
     )
     assert problem["errors"][0]["key"] == "reason"
     edit["reason"] = "Clarified the purpose after the QA walk-through."
@@ -286,7 +310,7 @@ async def test_a_revision_supersedes_the_effective_version(
 async def test_retiring_needs_qa_and_a_reason(client: httpx.AsyncClient, tenant_a: TenantHandle) -> None:
     team = await make_team(client, tenant_a)
     doc = await effective_document(client, tenant_a, team)
-    assert_problem(await transition(client, tenant_a, doc["id"], "retired", team.qa), 400)
+    assert_problem(await transition(client, tenant_a, doc["id"], "retired", team.qa), 422)
     assert_problem(await transition(client, tenant_a, doc["id"], "retired", team.approver, "Obsolete."), 403)
     r = await transition(client, tenant_a, doc["id"], "retired", team.qa, "Equipment decommissioned.")
     assert r.json()["status"] == "retired"
@@ -328,5 +352,5 @@ async def test_documents_are_per_tenant(client: httpx.AsyncClient, tenant_a: Ten
     assert listing["items"] == []
     # Another tenant's signer cannot author here either.
     body = {"template": "sop", "author_signer_id": author.id, "fields": SOP_FIELDS}
-    problem = assert_problem(await client.post("/v1/gmp/documents", json=body, headers=other.headers), 400)
+    problem = assert_problem(await client.post("/v1/gmp/documents", json=body, headers=other.headers), 422)
     assert problem["errors"][0]["key"] == "author_signer_id"

@@ -17,7 +17,7 @@ async def test_first_signing_needs_both_components(client: httpx.AsyncClient, te
     body = {"meaning": "authored", "signer_id": author.id, "password": author.password}
     problem = assert_problem(
         await client.post(f"/v1/gmp/documents/{doc['id']}/signatures", json=body, headers=tenant_a.headers),
-        400,
+        422,
     )
     assert problem["errors"][0]["key"] == "user_id"
 
@@ -204,7 +204,7 @@ async def test_another_tenants_signer_cannot_sign_here(
     outsider = await make_signer(client, other, ["qa"])
     author = await make_signer(client, tenant_a, ["author"])
     doc = await make_document(client, tenant_a, author)
-    problem = assert_problem(await sign(client, tenant_a, doc["id"], outsider, "authored"), 400)
+    problem = assert_problem(await sign(client, tenant_a, doc["id"], outsider, "authored"), 422)
     assert problem["errors"][0]["key"] == "signer_id"
 
 
@@ -229,5 +229,5 @@ async def test_a_password_containing_the_user_id_is_refused(
     client: httpx.AsyncClient, tenant_a: TenantHandle
 ) -> None:
     body = {"user_id": "jdoe", "full_name": "J Doe", "roles": ["qa"], "password": "my-name-is-jdoe-2026"}
-    problem = assert_problem(await client.post("/v1/gmp/signers", json=body, headers=tenant_a.headers), 400)
+    problem = assert_problem(await client.post("/v1/gmp/signers", json=body, headers=tenant_a.headers), 422)
     assert problem["errors"][0]["key"] == "password"

@@ -15,6 +15,7 @@ import structlog
 from lumen.core.logging import configure_logging
 from lumen.core.settings import LogSettings
 from tests.conftest import TenantHandle, assert_problem
+from tests.contract.schema import conforms, live_document
 
 
 async def _patient(client: httpx.AsyncClient, tenant: TenantHandle, **extra: Any) -> str:
@@ -283,3 +284,35 @@ async def test_stream_events_name_their_type_in_the_data(
     events = _events(r.text)
     assert all(data["type"] == name for name, data in events)
     assert events[-1][1]["knowledge_version"] and events[-1][1]["disclaimer"]
+
+
+# --- the OpenAPI contract (schemathesis findings) ---------------------------------------------------------
+
+DOSE = "What is the maximum daily dose of paracetamol for a healthy adult?"
+
+
+async def test_the_json_answer_conforms_to_the_documented_schema(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    # The 200 used to be oneOf [Answer, {}]: `{}` matches anything, so every answer matched two branches.
+    doc = await live_document(client)
+    content = doc["paths"]["/v1/qa/ask"]["post"]["responses"]["200"]["content"]
+    assert set(content) == {"application/json", "text/event-stream"}
+    r = await client.post("/v1/qa/ask", json={"question": DOSE, "stream": False}, headers=tenant_a.headers)
+    assert r.status_code == 200, r.text
+    assert conforms(doc, content["application/json"]["schema"], r.json()) == []
+
+
+async def test_both_ask_routes_document_the_event_stream_they_send(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    doc = await live_document(client)
+    for path, body, documented in (
+        ("/v1/qa/ask/stream", {"question": DOSE}, {"text/event-stream"}),
+        ("/v1/qa/ask", {"question": DOSE, "stream": True}, {"application/json", "text/event-stream"}),
+    ):
+        content = doc["paths"][path]["post"]["responses"]["200"]["content"]
+        assert set(content) == documented, path
+        r = await client.post(path, json=body, headers=tenant_a.headers)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].partition(";")[0] == "text/event-stream"

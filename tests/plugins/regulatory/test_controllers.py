@@ -15,6 +15,7 @@ import pytest
 
 from lumen.plugins.regulatory.service import load_catalog
 from tests.conftest import TenantHandle, assert_problem, bearer, platform_headers
+from tests.contract.schema import live_document, resolve
 from tests.inference.retrieval.conftest import new_title, until_ready, upload_text
 
 BASE = "/v1/regulatory"
@@ -465,3 +466,18 @@ async def test_a_tenant_document_does_not_make_an_out_of_scope_question_answerab
     question = "What does the FDA require for the colour of factory cats?"
     body = await _post(client, tenant_a, f"{BASE}/ask", {"question": question, "jurisdictions": ["US"]})
     assert body["abstained"] is True and body["citations"] == [] and body["passages"] == []
+
+
+async def test_the_ask_schema_refuses_unknown_fields_as_the_route_does(
+    client: httpx.AsyncClient, tenant_a: TenantHandle
+) -> None:
+    # Two plugins have an AskRequest, so Litestar names this component regulatory_schemas_AskRequest; the
+    # document used to leave such components without `additionalProperties: false` (schemathesis: an unknown
+    # field the schema allowed was refused).
+    doc = await live_document(client)
+    body = doc["paths"][f"{BASE}/ask"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert resolve(doc, body)["additionalProperties"] is False
+    r = await client.post(
+        f"{BASE}/ask", json={"question": RETENTION, "unknown": {}}, headers=tenant_a.headers
+    )
+    assert "unknown" in assert_problem(r, 400, "validation-error")["detail"]
