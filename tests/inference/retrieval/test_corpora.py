@@ -19,6 +19,9 @@ from lumen.core.settings import Settings
 from lumen.plugins.sdk import ActionSpec, ChatMessage, Context, CorpusDocument, PluginInfo, hookimpl
 from tests.conftest import TenantHandle, assert_problem, create_tenant
 
+# Its own corpus name: the real regulatory plugin's corpus (synced by other tests in the same database)
+# ships the same source ids, and syncing one plugin's corpus retires what it does not ship.
+PROBE = "probe-regulations"
 ANNEX_11_4_8 = (
     "## 4.8 Data migration\nIf data are transferred to another data format or system, validation should "
     "include checks that data are not altered in value and/or meaning during this migration process."
@@ -42,7 +45,7 @@ class CorpusPlugin:
     def register_corpora(self) -> Sequence[CorpusDocument]:
         return [
             CorpusDocument(
-                corpus="regulatory",
+                corpus=PROBE,
                 source_id="eu-gmp-annex11-4.8",
                 title="EU GMP Annex 11: Computerised Systems",
                 text=self.annex_text,
@@ -53,7 +56,7 @@ class CorpusPlugin:
                 source_url="https://health.ec.europa.eu/document/download/annex11_en.pdf",
             ),
             CorpusDocument(
-                corpus="regulatory",
+                corpus=PROBE,
                 source_id="us-21cfr-211.100",
                 title="21 CFR Part 211",
                 text=CFR_211_100,
@@ -84,7 +87,6 @@ class CorpusPlugin:
 
 @pytest.fixture(scope="module")
 async def corpus_app(settings: Settings) -> AsyncIterator[Litestar]:
-    # Only this probe ships the `regulatory` corpus here: the real regulatory plugin stays out (allow-list).
     app = create_app(settings.with_overrides(plugins=["glossary"]), plugins=[CorpusPlugin()])
     await app.state.retrieval.sync_corpora()
     yield app
@@ -107,9 +109,9 @@ async def test_every_tenant_reads_the_shared_corpus_with_its_citation(api: httpx
         tenant = await create_tenant(api)
         r = await _search(api, tenant, "checks that data are not altered during migration", k=2)
         assert r.status_code == 200, r.text
-        assert r.json()["corpora"] == ["tenant", "regulatory"]
+        assert r.json()["corpora"] == ["tenant", PROBE]
         top = r.json()["passages"][0]
-        assert top["corpus"] == "regulatory" and top["document_id"] == "eu-gmp-annex11-4.8"
+        assert top["corpus"] == PROBE and top["document_id"] == "eu-gmp-annex11-4.8"
         assert top["section_id"] == "EU GMP Annex 11 §4.8" and top["version"] == 1
         assert top["source_url"].startswith("https://health.ec.europa.eu/")
 
@@ -133,7 +135,6 @@ async def test_filters_restrict_jurisdiction_and_effective_date(api: httpx.Async
 async def test_sync_is_idempotent_and_a_change_makes_a_new_version(
     settings: Settings, api: httpx.AsyncClient
 ) -> None:
-    # Only this probe ships the `regulatory` corpus here: the real regulatory plugin stays out (allow-list).
     app = create_app(settings.with_overrides(plugins=["glossary"]), plugins=[CorpusPlugin()])
     assert (await app.state.retrieval.sync_corpora())["added"] == 0
     changed = create_app(
@@ -143,11 +144,11 @@ async def test_sync_is_idempotent_and_a_change_makes_a_new_version(
     try:
         assert (await changed.state.retrieval.sync_corpora())["added"] == 1
         tenant = await create_tenant(api)
-        r = await _search(api, tenant, "zebrafinch checks", k=1, corpora=["regulatory"])
+        r = await _search(api, tenant, "zebrafinch checks", k=1, corpora=[PROBE])
         assert r.json()["passages"][0]["version"] == 2
         restored = create_app(settings.with_overrides(plugins=["glossary"]), plugins=[CorpusPlugin()])
         assert (await restored.state.retrieval.sync_corpora())["reactivated"] == 1  # v1's text again
-        r = await _search(api, tenant, "data not altered during migration", k=1, corpora=["regulatory"])
+        r = await _search(api, tenant, "data not altered during migration", k=1, corpora=[PROBE])
         assert r.json()["passages"][0]["version"] == 1
         for other in (app, restored):
             for hook in other.on_shutdown:
@@ -163,7 +164,7 @@ async def test_a_tenant_without_the_plugin_cannot_read_its_corpus(api: httpx.Asy
     assert r.status_code == 200, r.text
     r = await _search(api, tenant, "data migration")
     assert r.json()["corpora"] == ["tenant"] and r.json()["passages"] == []
-    assert_problem(await _search(api, tenant, "data migration", corpora=["regulatory"]), 422)
+    assert_problem(await _search(api, tenant, "data migration", corpora=[PROBE]), 422)
 
 
 async def test_ctx_retrieve_searches_for_the_plugin(api: httpx.AsyncClient) -> None:
@@ -171,7 +172,7 @@ async def test_ctx_retrieve_searches_for_the_plugin(api: httpx.AsyncClient) -> N
     r = await api.get("/v1/corpusprobe/ask", params={"q": "deviation recorded"}, headers=tenant.headers)
     assert r.status_code == 200, r.text
     passages = r.json()["passages"]
-    assert passages and all(p["corpus"] == "regulatory" for p in passages)
+    assert passages and all(p["corpus"] == PROBE for p in passages)
     assert passages[0]["section_id"].startswith("21 CFR 211.100")
 
 
