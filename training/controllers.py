@@ -72,10 +72,8 @@ class Hyperparameters(msgspec.Struct, forbid_unknown_fields=True):
     dropout: Annotated[float, msgspec.Meta(ge=0, le=0.5)] = 0.0
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=32)] = 4
     max_seq_len: Annotated[int, msgspec.Meta(ge=32, le=2048)] = 256
-    target_modules: Annotated[list[Literal[TARGETS]], msgspec.Meta(min_length=1, max_length=7)] = (
-        msgspec.field(  # type: ignore[valid-type]
-            default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
-        )
+    target_modules: Annotated[list[Literal[TARGETS]], msgspec.Meta(min_length=1, max_length=7)] = (  # type: ignore[valid-type]
+        msgspec.field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     )
     seed: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] = 0
 

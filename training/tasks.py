@@ -19,7 +19,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,7 @@ class _Progress:
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        write: Callable[[int, float, int, float | None], Awaitable[bool]],
+        write: Callable[[int, float, int, float | None], Coroutine[Any, Any, bool]],
     ) -> None:
         self.loop, self.write = loop, write
         self.started = time.monotonic()
@@ -83,7 +83,9 @@ class _Progress:
         done = step - self.first_step
         elapsed = time.monotonic() - self.started
         eta = elapsed / done * (total - step) if done > 0 else None
-        cancel = asyncio.run_coroutine_threadsafe(self.write(step, loss, total, eta), self.loop).result()
+        cancel: bool = asyncio.run_coroutine_threadsafe(
+            self.write(step, loss, total, eta), self.loop
+        ).result()
         if cancel:
             raise Cancelled()
 
@@ -256,13 +258,16 @@ async def _run(
         )
         created: list[Path] = [files.path]
         try:
-            common = {
-                "rank": config.rank,
-                "target_modules": list(config.target_modules),
-                "base_model": settings.inference.base_model_id,
-            }
+            modules, base_id = list(config.target_modules), settings.inference.base_model_id
             adapter = await register(
-                session, tenant_id, versioned, files, description=f"training run {run_id}", **common
+                session,
+                tenant_id,
+                versioned,
+                files,
+                description=f"training run {run_id}",
+                rank=config.rank,
+                target_modules=modules,
+                base_model=base_id,
             )
             # `<name>` moves to this version: the old row goes (its files after commit), a new one comes.
             old = (
@@ -279,7 +284,14 @@ async def _run(
             alias_files = await asyncio.to_thread(copy_version, files.path, store, tenant_id)
             created.append(alias_files[1])
             await register(
-                session, tenant_id, name, alias_files, description=f"current: {versioned}", **common
+                session,
+                tenant_id,
+                name,
+                alias_files,
+                description=f"current: {versioned}",
+                rank=config.rank,
+                target_modules=modules,
+                base_model=base_id,
             )
             run = await session.get(TrainingRun, run_id)
             assert run is not None
@@ -299,8 +311,8 @@ async def _run(
             raise
     from lumen.inference.pool.adapters import remove_stored
 
-    for path in stale:
-        remove_stored(path, store)
+    for stale_path in stale:
+        remove_stored(stale_path, store)
     shutil.rmtree(work, ignore_errors=True)
     log.info("training.adapter_published", run_id=str(run_id), version=version)
     return summary

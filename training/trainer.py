@@ -84,7 +84,7 @@ class Trainer:
             from peft import prepare_model_for_kbit_training
             from transformers import BitsAndBytesConfig
 
-            quant = BitsAndBytesConfig(
+            quant = BitsAndBytesConfig(  # type: ignore[no-untyped-call]
                 load_in_4bit=True,
                 bnb_4bit_quant_type="nf4",
                 bnb_4bit_use_double_quant=True,
@@ -93,12 +93,13 @@ class Trainer:
             base: Any = AutoModelForCausalLM.from_pretrained(
                 str(model_path), quantization_config=quant, device_map={"": 0}
             )
-            base = prepare_model_for_kbit_training(base)
+            base = prepare_model_for_kbit_training(base)  # type: ignore[no-untyped-call]
             self.device = torch.device("cuda")
         else:
             self.device = torch.device(device)
             dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
-            base = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype).to(self.device)
+            loaded: Any = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype)
+            base = loaded.to(self.device)
         lora = LoraConfig(
             r=config.rank,
             lora_alpha=config.alpha,
@@ -139,7 +140,10 @@ class Trainer:
         ids = [i + [self.pad_id] * (width - len(i)) for i, _ in encoded]
         labels = [lab + [IGNORE] * (width - len(lab)) for _, lab in encoded]
         mask = [[1] * len(i) + [0] * (width - len(i)) for i, _ in encoded]
-        as_tensor = lambda rows: torch.tensor(rows, dtype=torch.long, device=self.device)  # noqa: E731
+
+        def as_tensor(rows: list[list[int]]) -> Any:
+            return torch.tensor(rows, dtype=torch.long, device=self.device)
+
         return as_tensor(ids), as_tensor(labels), as_tensor(mask)
 
     def _order(self, n: int) -> list[int]:
