@@ -65,7 +65,7 @@ __all__ = ["app_from_env", "create_app"]
 
 log = structlog.get_logger()
 
-VERSION = "0.1.1"  # the API contract (docs/openapi.json); bumped when `lumen openapi` says a change breaks
+VERSION = "0.1.2"  # the API contract (docs/openapi.json); bumped when `lumen openapi` says a change breaks
 
 
 def _platform_key(settings: Settings) -> str | None:

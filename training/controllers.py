@@ -48,6 +48,23 @@ class DatasetIn(msgspec.Struct, forbid_unknown_fields=True):
     eval_fraction: Annotated[float, msgspec.Meta(ge=0.05, le=0.5)] = 0.1
 
 
+def _dataset_body() -> dict[str, Any]:
+    """The body `create` reads itself, for the OpenAPI document: JSON {name, examples, ...}, or JSONL (one
+    chat example or instruction/response pair a line) with `?name=`."""
+    (_,), components = msgspec.json.schema_components([DatasetIn])
+    jsonl = {"schema": {"type": "string", "description": "one JSON example a line; needs ?name="}}
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": components["DatasetIn"]},
+            **dict.fromkeys(JSONL_TYPES, jsonl),
+        },
+    }
+
+
+DATASET_BODY = _dataset_body()
+
+
 class DatasetOut(msgspec.Struct):
     id: uuid.UUID
     name: str
@@ -195,7 +212,11 @@ class DatasetController(Controller):
         summary="Upload a dataset: JSON {name, examples, phi, eval_fraction}, or JSONL (chat examples or "
         "instruction/response pairs, one a line) with ?name=; validated, PHI-scanned, split, versioned",
         status_code=HTTP_201_CREATED,
-        opt={"action": "training.datasets.create", "resource": "training_dataset"},
+        opt={
+            "action": "training.datasets.create",
+            "resource": "training_dataset",
+            "openapi_request_body": DATASET_BODY,
+        },
         request_max_body_size=MAX_UPLOAD,
     )
     async def create(

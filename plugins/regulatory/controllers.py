@@ -210,13 +210,13 @@ class RegulatoryController(Controller):
         self, ctx: Context, data: JSONBody[GapAnalysisRequest]
     ) -> Response[GapAnalysisResult]:
         if (data.document is None) == (data.document_id is None):
-            raise LumenProblem(
+            raise UnprocessableEntity(
                 "document, document_id: send exactly one: the procedure's text in `document`, or the id of "
                 "an uploaded document (POST /v1/documents) in `document_id`",
                 slug="validation-error",
             )
         if data.version is not None and data.document_id is None:
-            raise LumenProblem("version: only with document_id", slug="validation-error")
+            raise UnprocessableEntity("version: only with document_id", slug="validation-error")
         title: str | None = None
         version: int | None = None
         if data.document is not None:
