@@ -20,6 +20,7 @@ import asyncio
 import functools
 import math
 import re
+import time
 import unicodedata
 import uuid
 from collections import Counter
@@ -1139,6 +1140,10 @@ async def ask(
     )
 
 
+# How long /ask waits for the model to phrase an answer (both tries) before answering with the extract.
+PHRASING_BUDGET_SECONDS = 60.0
+
+
 async def _phrase(
     question: str,
     cited: Sequence[Requirement],
@@ -1147,13 +1152,24 @@ async def _phrase(
     generate: Generate | None,
 ) -> tuple[str, Literal["model", "extract"], list[str]]:
     """(answer, "model" | "extract", cited ids and tenant labels). The model gets two tries to produce a
-    faithful answer."""
+    faithful answer, within PHRASING_BUDGET_SECONDS: a pool too busy to phrase in time gets the extract,
+    which carries the same requirements and citations, rather than keeping the caller waiting."""
     if generate is not None and settings.model_phrasing:
+        deadline = time.monotonic() + PHRASING_BUDGET_SECONDS
         for strict in (False, True):
+            left = deadline - time.monotonic()
+            if left <= 1:
+                log.info("regulatory.phrasing_out_of_time")
+                break
             try:
-                generation = await generate(_prompt(question, cited, tenant, strict=strict), max_tokens=320)
+                generation = await asyncio.wait_for(
+                    generate(_prompt(question, cited, tenant, strict=strict), max_tokens=320), timeout=left
+                )
             except LumenProblem:
                 break  # the pool is not configured or unavailable: the extract is the answer
+            except TimeoutError:
+                log.info("regulatory.phrasing_out_of_time")
+                break
             ids = check_answer(generation.text, cited, tenant)
             if ids is not None and generation.finish_reason == "stop":
                 return generation.text.strip(), "model", ids

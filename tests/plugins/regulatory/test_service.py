@@ -533,3 +533,27 @@ def test_pathological_input_is_fast(analyzer: GapAnalyzer) -> None:
     for document_type in analyzer.types:
         analyzer.analyse(hostile[:300_000], document_type, [])
     assert time.perf_counter() - started < 20
+
+
+async def test_a_model_too_slow_to_phrase_in_time_gets_the_extract(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from lumen.plugins.regulatory import service
+
+    async def stuck(messages: Sequence[ChatMessage], **_: Any) -> Generation:
+        await asyncio.sleep(30)
+        raise AssertionError("never reached: the budget ends first")
+
+    monkeypatch.setattr(service, "PHRASING_BUDGET_SECONDS", 1.5)
+    result = await ask(
+        catalog,
+        "How long must batch production records be kept?",
+        ["US"],
+        SETTINGS,
+        retrieve=None,
+        generate=stuck,
+    )
+    assert result.answer_source == "extract" and not result.abstained
+    assert result.citations[0].source_id == "us-21cfr-211.180-a"
