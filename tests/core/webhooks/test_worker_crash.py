@@ -69,7 +69,9 @@ async def test_delivery_survives_a_killed_worker(
             os.killpg(first.pid, signal.SIGKILL)
     second = _worker(hook_settings)
     try:
-        got = await receiver.wait_for(2, within=60)  # arq hands the job over once its lease lapses
+        # The killed job's arq lease outlives the worker (arq sizes it by the longest job timeout, the
+        # training run's), so the relay's stalled-delivery rescue (STALLED_AFTER, 2 min) re-queues it.
+        got = await receiver.wait_for(2, within=240)
         for _ in range(100):
             event = (
                 await hooks.get(f"/v1/webhooks/events/{sent.json()['id']}", headers=tenant.headers)
