@@ -192,6 +192,10 @@ class PatientSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Earlier master keys (base64), still accepted to unwrap data keys while `lumen patients
     # rotate-master-key` re-wraps them under master_key; drop one once the rotation has finished.
     previous_master_keys: list[str] = msgspec.field(default_factory=list)
+    # Patient-app sign-in attempts per client address, tenant and minute (a brake on guessing sign-in codes).
+    app_signins_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 10
+    # Patient-app sessions opened per client address, tenant and minute.
+    app_sessions_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 30
 
 
 class LogSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

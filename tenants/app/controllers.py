@@ -75,9 +75,7 @@ APP_FEATURE_SCOPES: dict[str, tuple[str, ...]] = {
     "qa": ("qa:ask",),
     "profile": (),  # a patient's own record needs a patient sign-in, which anonymous sessions are not
 }
-SESSIONS_PER_MINUTE = 30  # per client address and tenant
 SESSION_SECONDS = 900
-SIGNINS_PER_MINUTE = 10  # sign-in attempts per client address and tenant
 MAX_FORM_BYTES = 65_536
 
 CSP = "; ".join(
@@ -335,13 +333,9 @@ class PatientAppController(Controller):
     async def session(self, request: Request[Any, Any, Any], slug: FromPath[str]) -> Response[AppSession]:
         state = request.app.state
         tenant_id, branding = await _resolve(state.db, slug)
-        client = request.client.host if request.client else "unknown"
-        minute = int(datetime.now(UTC).timestamp() // 60)
-        counter = f"{tenant_prefix(tenant_id)}app-session:{client}:{minute}"
-        count = await state.redis.incr(counter)
-        if count == 1:
-            await state.redis.expire(counter, 120)
-        if count > SESSIONS_PER_MINUTE:
+        if await _over_limit(
+            request, tenant_id, "app-session", state.settings.patients.app_sessions_per_minute
+        ):
             raise LumenProblem(
                 "Too many app sessions from this address; try again in a minute.",
                 slug="rate-limited",
@@ -437,7 +431,8 @@ class PatientAppController(Controller):
 
         if not _same_origin(request):
             return _refused(slug)
-        if await _over_limit(request, tenant_id, "app-signin", SIGNINS_PER_MINUTE):
+        limit = request.app.state.settings.patients.app_signins_per_minute
+        if await _over_limit(request, tenant_id, "app-signin", limit):
             return again("Too many sign-in attempts from this device. Wait a minute, then try again.", 429)
         form = await _form(request)
         code = (form or {}).get("code", "").strip()

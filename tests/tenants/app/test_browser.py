@@ -71,6 +71,9 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     platform_key = "lm_platform_" + secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LUMEN_")}
     env.update(LUMEN_PLATFORM_KEY=platform_key, LUMEN_LOG_LEVEL="warning", LUMEN_SERVER__WORKERS="1")
+    # Every test signs a patient in from 127.0.0.1: more than the default 10 a minute when the run is quick
+    # (the limit itself is tested in test_controllers_signin.py).
+    env.update(LUMEN_PATIENTS__APP_SIGNINS_PER_MINUTE="1000")
     shots = Path(os.environ.get("LUMEN_TEST_ARTIFACTS") or tmp_path_factory.mktemp("screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     server = Server(data_dir, env, ready_timeout=240)  # the app imports spaCy, torch...: slow on busy CI
