@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import msgspec
 import structlog
-from litestar import Controller, post
+from litestar import Controller, Response, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.response import Stream
@@ -208,10 +208,12 @@ class QaController(Controller):
         opt={"action": "qa.ask", "stream_after_commit": True, "openapi_response_content": SSE_CONTENT},
         status_code=200,
     )
-    async def ask(self, ctx: Ctx, data: JSONBody[AskRequest]) -> Answer | Stream:
+    async def ask(self, ctx: Ctx, data: JSONBody[AskRequest]) -> Response[Answer]:
+        # A Response annotation leaves the media type to the response itself: an `Answer | Stream`
+        # annotation would label the event stream application/json.
         if data.stream:
-            return await stream_question(ctx, data)
-        return await answer_question(ctx, data)
+            return await stream_question(ctx, data)  # type: ignore[return-value]
+        return Response(await answer_question(ctx, data))
 
     @post(
         "/ask/stream",

@@ -315,11 +315,6 @@ async def test_both_ask_routes_document_the_event_stream_they_send(
         assert r.headers["content-type"].partition(";")[0] == "text/event-stream"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: /v1/qa/ask with stream=true sends the SSE body labelled application/json (the "
-    "handler's Answer | Stream annotation sets the media type); /v1/qa/ask/stream is labelled correctly",
-)
 async def test_ask_with_stream_true_is_labelled_as_an_event_stream(
     client: httpx.AsyncClient, tenant_a: TenantHandle
 ) -> None:
