@@ -230,18 +230,29 @@ def inference_serve(
 
 @main.command()
 @data_dir_option
-def worker(data_dir: str | None) -> None:
-    """Run background jobs (webhook deliveries, plugin jobs) and relay the outbox.
+@click.option(
+    "--queue",
+    "queues",
+    type=click.Choice(["jobs", "training"]),
+    multiple=True,
+    help="Which queues this worker takes jobs from (repeatable; default: both). `jobs`: webhook deliveries, "
+    "plugin and retrieval jobs, and the outbox relay; `training`: training runs (give them GPU machines).",
+)
+def worker(data_dir: str | None, queues: tuple[str, ...]) -> None:
+    """Run background jobs (webhook deliveries, plugin jobs, training runs) and relay the outbox.
 
     Needs the same database and Redis as the API: the configured URLs, or the embedded servers of the data
-    dir (started if no `lumen serve` runs there). `lumen serve` runs one by itself.
+    dir (started if no `lumen serve` runs there). `lumen serve` runs one by itself. Some worker must take
+    each queue; only a `jobs` worker relays the outbox.
     """
     from lumen.core.embedded import EmbeddedServices
-    from lumen.core.jobs.worker import build_worker
+    from lumen.core.jobs.queues import QUEUES
+    from lumen.core.jobs.worker import build_worker, run_workers
 
     settings = _settings(data_dir)
     with EmbeddedServices(settings, migrate=settings.uses_embedded_database) as resolved:
-        build_worker(resolved).run()
+        chosen = [QUEUES[name] for name in dict.fromkeys(queues or ("jobs", "training"))]
+        run_workers([build_worker(resolved, queue=queue, handle_signals=False) for queue in chosen])
 
 
 @main.group()

@@ -34,8 +34,11 @@ async def enqueue(
     *,
     job_id: str | None = None,
     defer_until: datetime | None = None,
+    flush: bool = True,
 ) -> OutboxMessage:
-    """Queue `job` to run after this transaction commits. `job_id` makes repeats run once (arq dedupes)."""
+    """Queue `job` to run after this transaction commits. `job_id` makes repeats run once (arq dedupes).
+    `flush=False` leaves the row to the session's next flush (at the latest, the commit): for callers that
+    write many rows in a loop."""
     message = OutboxMessage(
         id=uuid.uuid4(),
         tenant_id=tenant_id,
@@ -45,7 +48,8 @@ async def enqueue(
     )
     message.job_id = job_id or str(message.id)
     session.add(message)
-    await session.flush()
+    if flush:
+        await session.flush()
     return message
 
 

@@ -12,16 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping
 
 import redis.asyncio as aioredis
 import structlog
 from arq.connections import ArqRedis
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from lumen.core.db.base import utcnow
 from lumen.core.db.session import Database
 from lumen.core.jobs.models import OutboxMessage
 from lumen.core.jobs.outbox import WAKE_CHANNEL
+from lumen.core.jobs.queues import queue_for
 from lumen.core.tenancy.context import PLATFORM
 
 __all__ = ["OutboxRelay"]
@@ -30,14 +34,29 @@ log = structlog.get_logger()
 
 _BATCH = 500
 _SWEEP_SECONDS = 1.0
+# After a wake-up, the relay waits this long for more commits before it sweeps: a burst of small
+# transactions is relayed as a few full batches (and batch jobs) instead of one small one per commit.
+_COALESCE_SECONDS = 0.02
 _RESCUE_SECONDS = 30.0
 
 
 class OutboxRelay:
-    def __init__(self, db: Database, arq: ArqRedis, redis: aioredis.Redis) -> None:
+    """`batches` maps a job to the job that takes many of its payloads at once, and how many: due rows of
+    that job for one tenant are relayed as one batch job (payload: tenant_id and the rows' payloads as
+    `items`) instead of one job each. A deferred row is always relayed on its own, at its time."""
+
+    def __init__(
+        self,
+        db: Database,
+        arq: ArqRedis,
+        redis: aioredis.Redis,
+        *,
+        batches: Mapping[str, tuple[str, int]] | None = None,
+    ) -> None:
         self._db = db
         self._arq = arq
         self._redis = redis
+        self._batches = dict(batches or {})
         self._task: asyncio.Task[None] | None = None
 
     async def relay_once(self) -> int:
@@ -52,15 +71,46 @@ class OutboxRelay:
                     .with_for_update(skip_locked=True)
                 )
             ).all()
+            if not rows:
+                return 0
             now = utcnow()
+            grouped: dict[tuple[str, uuid.UUID], list[OutboxMessage]] = defaultdict(list)
             for row in rows:
+                deferred = row.defer_until is not None and row.defer_until > now
+                if row.job in self._batches and not deferred:
+                    grouped[(row.job, row.tenant_id)].append(row)
+                    continue
                 await self._arq.enqueue_job(
                     row.job,
                     _job_id=row.job_id,
-                    _defer_until=row.defer_until if row.defer_until and row.defer_until > now else None,
+                    _queue_name=queue_for(row.job),
+                    _defer_until=row.defer_until if deferred else None,
                     **row.payload,
                 )
-                row.relayed_at = now
+            for (job, tenant_id), group in grouped.items():
+                batch_job, size = self._batches[job]
+                for start in range(0, len(group), size):
+                    chunk = group[start : start + size]
+                    if len(chunk) == 1:
+                        await self._arq.enqueue_job(
+                            job, _job_id=chunk[0].job_id, _queue_name=queue_for(job), **chunk[0].payload
+                        )
+                        continue
+                    # The first row's job id names the batch: relayed again (the commit below lost), the
+                    # same rows in the same order make the same batch, which arq runs once.
+                    await self._arq.enqueue_job(
+                        batch_job,
+                        _job_id=f"batch:{chunk[0].job_id}",
+                        _queue_name=queue_for(batch_job),
+                        tenant_id=str(tenant_id),
+                        items=[row.payload for row in chunk],
+                    )
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_([row.id for row in rows]))
+                .values(relayed_at=now)
+                .execution_options(synchronize_session=False)
+            )
         return len(rows)
 
     async def rescue_stalled(self) -> int:
@@ -105,6 +155,7 @@ class OutboxRelay:
                     log.error("jobs.relay_failed", error_type=type(exc).__name__)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), _SWEEP_SECONDS)
+                    await asyncio.sleep(_COALESCE_SECONDS)
                 wake.clear()
         finally:
             listener.cancel()

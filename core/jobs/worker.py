@@ -6,10 +6,12 @@ so a single command gives a complete system. arq delivers at least once: every j
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import inspect
 import os
+import signal
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -17,7 +19,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import msgspec
 import redis.asyncio as aioredis
 import structlog
@@ -32,6 +33,7 @@ from lumen.core.db.base import utcnow
 from lumen.core.db.session import Database
 from lumen.core.jobs.models import Job
 from lumen.core.jobs.outbox import enqueue, wake
+from lumen.core.jobs.queues import JOBS_QUEUE, TRAINING_QUEUE
 from lumen.core.jobs.relay import OutboxRelay
 from lumen.core.keyfiles import read_or_create
 from lumen.core.plugins.controllers import plugin_settings
@@ -39,12 +41,20 @@ from lumen.core.plugins.host import LoadedPlugin, PluginHost
 from lumen.core.plugins.models import TenantPlugin
 from lumen.core.settings import Settings
 from lumen.core.tenancy.context import PLATFORM, Scope
-from lumen.core.webhooks.service import DELIVER_JOB, deliver
+from lumen.core.webhooks.service import (
+    BATCH_SIZE,
+    DELIVER_BATCH_JOB,
+    DELIVER_JOB,
+    MAX_IN_FLIGHT,
+    deliver,
+    deliver_batch,
+    delivery_client,
+)
 from lumen.inference.retrieval.tasks import retrieval_functions, start_retrieval, stop_retrieval
 from lumen.plugins.sdk.jobs import JobContext, TenantTransaction, parse_cron
 from lumen.tenants.models import Tenant, TenantStatus
 
-__all__ = ["build_worker", "health_key", "instance_secret", "redis_settings"]
+__all__ = ["build_worker", "health_key", "instance_secret", "redis_settings", "run_workers"]
 
 log = structlog.get_logger()
 
@@ -251,26 +261,25 @@ class JobStatus:
 def build_worker(
     settings: Settings,
     *,
+    queue: str = JOBS_QUEUE,
     burst: bool = False,
     plugins: Iterable[object] = (),
     run_schedules_at_startup: bool = False,
+    handle_signals: bool | None = None,
 ) -> Worker:
-    """`run_schedules_at_startup`: every scheduled job fans out once as the worker starts (tests, and an
-    operator catching up after downtime), then keeps its schedule."""
+    """The worker of one queue: JOBS_QUEUE (webhook deliveries, plugin and retrieval jobs, and the outbox
+    relay) or TRAINING_QUEUE (training runs). `run_schedules_at_startup`: every scheduled job fans out once
+    as the worker starts (tests, and an operator catching up after downtime), then keeps its schedule.
+    `handle_signals` (default: not in burst mode): arq installs its own SIGTERM/SIGINT handlers; `run_workers`
+    runs several workers in one process and handles the signals for all of them."""
     assert settings.redis.url is not None
     assert settings.database.url is not None
+    if queue == TRAINING_QUEUE:
+        return _training_worker(settings, burst=burst)
     host = PluginHost(allow=settings.plugins, extra=plugins)
-    from lumen.training.tasks import TRAIN_JOB, training_job
-
     functions: list[Function] = [
         func(deliver, name=DELIVER_JOB, max_tries=3),
-        # Training runs for hours, not seconds: its own timeout (a dead worker's run resumes after it).
-        func(
-            training_job(settings),  # type: ignore[arg-type]
-            name=TRAIN_JOB,
-            max_tries=_TRIES,
-            timeout=settings.training.job_timeout_seconds,
-        ),
+        func(deliver_batch, name=DELIVER_BATCH_JOB, max_tries=3),
     ]
     cron_jobs: list[CronJob] = []
     functions += retrieval_functions(_plugin_job, _TRIES)
@@ -298,9 +307,14 @@ def build_worker(
         ctx["redis"] = aioredis.Redis.from_url(settings.redis.url)
         ctx["sealer"] = Sealer(instance_secret(settings))
         # No redirects: a webhook that redirects elsewhere must not bypass the address checks.
-        ctx["http"] = httpx.AsyncClient(follow_redirects=False, limits=httpx.Limits(max_connections=100))
+        ctx["http"] = delivery_client(settings.webhooks)
+        ctx["http_slots"] = asyncio.Semaphore(MAX_IN_FLIGHT)
+        # Due webhook deliveries are relayed in batches (one job reads, sends and records many).
         ctx["relay"] = OutboxRelay(
-            ctx["db"], await create_pool(redis_settings(settings.redis.url)), ctx["redis"]
+            ctx["db"],
+            await create_pool(redis_settings(settings.redis.url)),
+            ctx["redis"],
+            batches={DELIVER_JOB: (DELIVER_BATCH_JOB, BATCH_SIZE)},
         )
         ctx["relay"].start()
         # Ingestion jobs' embedder and backend; the shared corpora sync in the background.
@@ -310,13 +324,14 @@ def build_worker(
     async def shutdown(ctx: dict[str, Any]) -> None:
         await stop_retrieval(ctx)
         await ctx["relay"].stop()
-        await ctx["http"].aclose()
+        await ctx["http"].close()
         await ctx["redis"].aclose()
         await ctx["db"].dispose()
 
     return Worker(
         functions=functions,
         cron_jobs=cron_jobs,
+        queue_name=JOBS_QUEUE,
         redis_settings=redis_settings(settings.redis.url),
         on_startup=startup,
         on_shutdown=shutdown,
@@ -324,7 +339,7 @@ def build_worker(
         poll_delay=settings.jobs.poll_seconds,
         job_timeout=settings.jobs.job_timeout_seconds,
         burst=burst,
-        handle_signals=not burst,
+        handle_signals=(not burst) if handle_signals is None else handle_signals,
         # SIGTERM/SIGINT: stop taking jobs and let those in hand finish, up to the grace period; only the
         # ones still running then are cancelled (arq runs them again: every job is idempotent).
         job_completion_wait=settings.jobs.shutdown_grace_seconds,
@@ -332,3 +347,70 @@ def build_worker(
         health_check_interval=settings.jobs.health_check_seconds,
         keep_result=3600,
     )
+
+
+def _training_worker(settings: Settings, *, burst: bool) -> Worker:
+    """Training runs on a queue of their own. arq keeps a running job's lease for its queue's longest
+    timeout: on the jobs queue, training's hour would leave a webhook delivery or an ingestion whose worker
+    died waiting an hour for another worker. Here the long lease is the training run's alone (a dead worker's
+    run is resumed from its checkpoint by the next worker, training.job_timeout_seconds later). One run at a
+    time per worker: a run already uses the CPU threads (or the GPU) it is given."""
+    assert settings.redis.url is not None
+    from lumen.training.tasks import TRAIN_JOB, training_job
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        assert settings.redis.url is not None
+        ctx["settings"] = settings
+        ctx["db"] = Database(msgspec.structs.replace(settings.database, pool_size=2, max_overflow=2))
+        ctx["redis"] = aioredis.Redis.from_url(settings.redis.url)
+        log.info("jobs.training_worker_started")
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        await ctx["redis"].aclose()
+        await ctx["db"].dispose()
+
+    return Worker(
+        functions=[
+            func(
+                training_job(settings),  # type: ignore[arg-type]
+                name=TRAIN_JOB,
+                max_tries=_TRIES,
+                timeout=settings.training.job_timeout_seconds,
+            )
+        ],
+        queue_name=TRAINING_QUEUE,
+        redis_settings=redis_settings(settings.redis.url),
+        on_startup=startup,
+        on_shutdown=shutdown,
+        max_jobs=1,
+        poll_delay=max(settings.jobs.poll_seconds, 0.5),
+        job_timeout=settings.training.job_timeout_seconds,
+        burst=burst,
+        handle_signals=False,
+        job_completion_wait=settings.jobs.shutdown_grace_seconds,
+        health_check_key=health_key() + ":training",
+        health_check_interval=settings.jobs.health_check_seconds,
+        keep_result=3600,
+    )
+
+
+def run_workers(workers: list[Worker]) -> None:
+    """Run several queues' workers in this process until SIGTERM or SIGINT. Each then takes no new job and
+    finishes those in hand within its grace period (arq runs any cancelled one again), then closes."""
+    loop = workers[0].loop
+
+    def stop(signum: signal.Signals) -> None:
+        for worker in workers:
+            worker.handle_sig_wait_for_completion(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, functools.partial(stop, signum))
+
+    async def main() -> None:
+        await asyncio.gather(*(worker.async_run() for worker in workers), return_exceptions=True)
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        for worker in workers:
+            loop.run_until_complete(worker.close())

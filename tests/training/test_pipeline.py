@@ -17,6 +17,7 @@ import pytest
 from litestar import Litestar
 
 from lumen.core.app import create_app
+from lumen.core.jobs.queues import TRAINING_QUEUE
 from lumen.core.jobs.worker import build_worker
 from lumen.core.settings import Settings
 from lumen.training.service import MANIFEST, verify_manifest
@@ -51,14 +52,16 @@ def train_settings(settings: Settings, replicas: list[EngineProcess]) -> Setting
 @pytest.fixture(scope="module")
 async def pipeline(train_settings: Settings) -> AsyncIterator[tuple[Litestar, httpx.AsyncClient]]:
     app = create_app(train_settings)
-    worker = build_worker(train_settings)
-    task = asyncio.create_task(worker.async_run())
+    # The jobs queue's worker relays the outbox; training runs on a queue (and worker) of their own.
+    workers = [build_worker(train_settings), build_worker(train_settings, queue=TRAINING_QUEUE)]
+    tasks = [asyncio.create_task(worker.async_run()) for worker in workers]
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://lumen.test", timeout=300
     ) as http:
         yield app, http
-    await worker.close()
-    task.cancel()
+    for worker, task in zip(workers, tasks, strict=True):
+        await worker.close()
+        task.cancel()
     await app.state.inference.pool.close()
 
 
