@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["UnsafeURL", "check_url", "resolve_public"]
+from aiohttp.resolver import ThreadedResolver
+
+__all__ = ["PublicResolver", "UnsafeURL", "check_url", "resolve_public"]
 
 
 class UnsafeURL(ValueError):
@@ -74,3 +77,21 @@ async def resolve_public(url: str, *, allow_private: bool) -> None:
         address = ipaddress.ip_address(info[4][0])
         if _forbidden(address) and not _developer_ok(address, allow_private):
             raise UnsafeURL(f"url: {host!r} resolves to a non-public address")
+
+
+class PublicResolver(ThreadedResolver):
+    """The delivery client's resolver: a connection is only ever opened to an address that passed the same
+    checks as `resolve_public`, on the very addresses the connection uses, so a name re-pointed inside the
+    network between the check and the connect (DNS rebinding) gains nothing."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        super().__init__()
+        self._allow_private = allow_private
+
+    async def resolve(self, host: str, port: int = 0, family: Any = socket.AF_INET) -> Any:
+        results = await super().resolve(host, port, family)
+        for result in results:
+            address = ipaddress.ip_address(result["host"])
+            if _forbidden(address) and not _developer_ok(address, self._allow_private):
+                raise OSError(f"{host!r} resolves to a non-public address")
+        return results

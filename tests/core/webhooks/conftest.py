@@ -19,6 +19,12 @@ from lumen.core.jobs.worker import build_worker
 from lumen.core.settings import Settings, WebhookSettings
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    # A listen backlog like a real server's (http.server's default is 5): a burst of deliveries opens many
+    # connections at once.
+    request_queue_size = 128
+
+
 @dataclass
 class Received:
     headers: dict[str, str]
@@ -64,7 +70,7 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, *args: object) -> None:
             return
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Server(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

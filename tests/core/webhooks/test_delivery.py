@@ -242,3 +242,57 @@ async def test_crossing_a_quota_share_emits_usage_threshold_reached(
     [got] = await receiver.wait_for(1)
     assert b"usage.threshold_reached" in got.body
     assert b'"quota":"requests"' in got.body
+
+
+async def test_a_burst_is_sent_in_batches_each_signed_and_recorded_once(
+    hooks: httpx.AsyncClient, receiver: Receiver, hook_app: Any, hook_settings: Any
+) -> None:
+    """70 events to two endpoints commit together: the relay groups the 140 due deliveries into batch jobs,
+    each read, sent concurrently and recorded in one go. Every message arrives signed with its endpoint's
+    secret, the three that fail are retried on their own with the same webhook-id, and every attempt is
+    recorded once."""
+    from arq.connections import create_pool
+
+    from lumen.core.jobs.outbox import wake
+    from lumen.core.jobs.worker import redis_settings
+    from lumen.core.tenancy.context import Scope
+    from lumen.core.webhooks.service import DELIVER_BATCH_JOB, emit
+
+    tenant = await create_tenant(hooks)
+    secrets = [(await _endpoint(hooks, tenant, receiver.url))["secret"] for _ in range(2)]
+    receiver.script = [500, 500, 500]
+    async with hook_app.state.db.transaction(Scope.tenant(tenant.id)) as session:
+        events = [await emit(session, tenant.id, "webhook.test", {"n": n}) for n in range(70)]
+    await wake(hook_app.state.redis)
+    received = await receiver.wait_for(143, within=60)
+    await asyncio.sleep(0.3)  # nothing beyond at-least-once follows
+    assert len(receiver.received) == 143
+    by_id: dict[str, list[int]] = {}
+    for got in received:
+        verified = 0
+        for secret in secrets:
+            try:
+                Webhook(secret).verify(got.body, got.headers)
+                verified += 1
+            except WebhookVerificationError:
+                pass
+        assert verified == 1
+        by_id.setdefault(got.headers["webhook-id"], []).append(1)
+    assert len(by_id) == 140  # one message per (event, endpoint); the 3 retries repeat their webhook-id
+    assert sorted(len(v) for v in by_id.values())[-3:] == [2, 2, 2]
+    attempts: list[list[int | None]] = []
+    for event in events:
+        for _ in range(40):
+            body = await _event(hooks, tenant, str(event.id))
+            if all(d["state"] == "succeeded" for d in body["deliveries"]):
+                break
+            await asyncio.sleep(0.05)
+        assert [d["state"] for d in body["deliveries"]] == ["succeeded", "succeeded"]
+        attempts += [[a["status_code"] for a in d["attempts"]] for d in body["deliveries"]]
+    assert sorted(attempts, key=len) == [[200]] * 137 + [[500, 200]] * 3, sorted(map(str, attempts))
+    arq = await create_pool(redis_settings(hook_settings.redis.url))
+    try:
+        batches = [r for r in await arq.all_job_results() if r.function == DELIVER_BATCH_JOB]
+    finally:
+        await arq.aclose()
+    assert batches and all(r.success for r in batches)
