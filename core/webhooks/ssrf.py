@@ -5,6 +5,7 @@ points inside the network is caught too), at registration and again at every del
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import socket
 from typing import Any
@@ -93,5 +94,6 @@ class PublicResolver(ThreadedResolver):
         for result in results:
             address = ipaddress.ip_address(result["host"])
             if _forbidden(address) and not _developer_ok(address, self._allow_private):
-                raise OSError(f"{host!r} resolves to a non-public address")
+                # errno and strerror: aiohttp's connection error shows the strerror as its reason.
+                raise OSError(errno.EACCES, f"{host!r} resolves to a non-public address")
         return results
