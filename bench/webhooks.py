@@ -14,8 +14,10 @@ latency column shows whether delivery keeps up (a p50 of tens of milliseconds: i
     python bench/webhooks.py                  # 1,000 and 10,000 events
     python bench/webhooks.py --events 1000
 
-Goal on this machine (issue 4): >= 300 deliveries/s and p99 <= 1 s. Prints a table, writes
-bench/results/webhooks.json.
+Goal on this machine (issue 4): >= 300 deliveries/s and p99 <= 1 s. Each count runs twice: offered as fast
+as the writers commit ("max": the throughput; when the writers outrun the worker a backlog builds and the
+latency is the backlog's), and paced at --paced events/s (300 by default: the latency at the goal's load).
+Prints a table, writes bench/results/webhooks.json.
 """
 
 from __future__ import annotations
@@ -101,7 +103,11 @@ def receiver() -> tuple[str, dict[str, float], multiprocessing.Process]:
     return f"http://127.0.0.1:{port.get(timeout=30)}/hook", arrivals, process
 
 
-async def run(settings: Settings, events: int, url: str, arrivals: dict[str, float]) -> dict[str, object]:
+async def run(
+    settings: Settings, events: int, url: str, arrivals: dict[str, float], rate: float | None = None
+) -> dict[str, object]:
+    """Commit `events` (as fast as the writers can, or paced to `rate` events/s) and wait for every first
+    arrival."""
     db = Database(settings.database)
     assert settings.redis.url is not None
     redis = aioredis.Redis.from_url(settings.redis.url)
@@ -116,8 +122,15 @@ async def run(settings: Settings, events: int, url: str, arrivals: dict[str, flo
         session.add(endpoint)
     committed: dict[str, float] = {}
 
+    writers = 4
+
     async def writer(count: int) -> None:
-        for start in range(0, count, 10):
+        # Paced: this writer's k-th transaction of 10 commits no earlier than k * 10 * writers / rate.
+        interval = 10 * writers / rate if rate else 0.0
+        begun = time.monotonic()
+        for k, start in enumerate(range(0, count, 10)):
+            if interval and (ahead := begun + k * interval - time.monotonic()) > 0:
+                await asyncio.sleep(ahead)
             async with db.transaction(Scope.tenant(tenant.id)) as session:
                 batch = [
                     await emit(session, tenant.id, "webhook.test", {"n": start + i})
@@ -128,7 +141,6 @@ async def run(settings: Settings, events: int, url: str, arrivals: dict[str, flo
                 committed[str(event.id)] = now
             await wake(redis)
 
-    writers = 4
     started = time.time()
     await asyncio.gather(*(writer(events // writers) for _ in range(writers)))
     total = (events // writers) * writers
@@ -142,6 +154,7 @@ async def run(settings: Settings, events: int, url: str, arrivals: dict[str, flo
     await redis.aclose()
     await db.dispose()
     return {
+        "offered": f"{rate:.0f}/s" if rate else "max",
         "events": total,
         "delivered": len(done),
         "deliveries_per_s": round(len(done) / (finished - started), 1),
@@ -165,6 +178,13 @@ def _wait_until_idle(pid: int, limit: float = 180.0) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, nargs="*", default=[1000, 10000])
+    parser.add_argument(
+        "--paced",
+        type=float,
+        default=300.0,
+        help="also run each count with events committed at this rate (events/s; 0: skip): the latency at a "
+        "load the worker keeps up with",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "webhooks.json")
     args = parser.parse_args()
     data = tempfile.mkdtemp(prefix="lumen-bench-")
@@ -192,6 +212,8 @@ def main() -> None:
         _wait_until_idle(worker.pid)
         for count in args.events:
             rows.append(asyncio.run(run(settings, count, url, arrivals)))
+        for count in args.events if args.paced else []:
+            rows.append(asyncio.run(run(settings, count, url, arrivals, rate=args.paced)))
     finally:
         worker.terminate()
         worker.wait(30)
@@ -202,13 +224,24 @@ def main() -> None:
         "Webhook deliveries: lumen worker (1 process) -> receiver (its own process) on loopback, "
         "embedded PostgreSQL + Redis"
     )
-    print(f"{'events':>7} {'delivered':>9} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'offered':>8} {'events':>7} {'delivered':>9} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8}")
     for row in rows:
         print(
-            f"{row['events']:>7} {row['delivered']:>9} {row['deliveries_per_s']:>13,.1f} "
+            f"{row['offered']:>8} {row['events']:>7} {row['delivered']:>9} {row['deliveries_per_s']:>13,.1f} "
             f"{row['p50_ms']:>8,.1f} {row['p99_ms']:>8,.1f}"
         )
-    met = all(float(r["deliveries_per_s"]) >= 300 and float(r["p99_ms"]) <= 1000 for r in rows)  # type: ignore[arg-type]
+    # Throughput from the rows offered as fast as the writers commit; latency from the paced rows (offered
+    # at the goal's rate, the worker must keep up: deliveries/s within 5% of it and p99 <= 1 s).
+    flat_out = [r for r in rows if r["offered"] == "max"]
+    paced = [r for r in rows if r["offered"] != "max"]
+    fast = all(float(r["deliveries_per_s"]) >= 300 for r in flat_out)  # type: ignore[arg-type]
+    prompt = bool(paced) and all(
+        float(r["p99_ms"]) <= 1000 and float(r["deliveries_per_s"]) >= 0.95 * args.paced  # type: ignore[arg-type]
+        for r in paced
+    )
+    met = fast and prompt and args.paced >= 300
+    print(f"throughput >= 300 deliveries/s: {'met' if fast else 'NOT MET'}")
+    print(f"p99 <= 1 s at {args.paced:.0f} events/s offered: {'met' if prompt else 'NOT MET'}")
     print(f"goal (>= 300 deliveries/s and p99 <= 1 s): {'met' if met else 'NOT MET'}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"rows": rows, "goal_met": met}, indent=2))

@@ -417,7 +417,7 @@ class WebhookEventController(Controller):
         ).all()
         for endpoint in endpoints:
             if not endpoint.event_types or event.type in endpoint.event_types:
-                await queue_delivery(session, event, endpoint, message_id=previous.get(endpoint.id))
+                await queue_delivery(session, event, endpoint.id, message_id=previous.get(endpoint.id))
         wake_after_commit(request.scope)
         return EventOut(id=event.id, type=event.type, data=event.data, created_at=event.created_at)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Float, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lumen.core.db.base import TenantModel
 
@@ -44,6 +44,9 @@ class WebhookDelivery(TenantModel):
         ForeignKey("webhook_events.id", ondelete="CASCADE"), index=True
     )
     endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    # For the unit of work: an event and its deliveries written in one flush go in event first (emit leaves
+    # them to one flush). Never loaded (lazy="raise"): read event_id.
+    event: Mapped[WebhookEvent] = relationship(lazy="raise")
     # Standard Webhooks `webhook-id`: the same on every retry and replay, so receivers can dedupe.
     message_id: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | succeeded | failed

@@ -20,8 +20,10 @@ from typing import Any
 import aiohttp
 import msgspec
 import structlog
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from lumen.core.crypto import Sealer
 from lumen.core.db.base import utcnow
@@ -114,28 +116,66 @@ async def emit(
     """Record an event and queue a delivery to each enabled endpoint subscribed to it (or to one endpoint),
     all committed with the caller's transaction. The caller must make the commit wake the relay
     (lumen.core.jobs.outbox.wake_after_commit)."""
-    event = WebhookEvent(id=uuid.uuid4(), tenant_id=tenant_id, type=event_type, data=data)
+    event = WebhookEvent(
+        id=uuid.uuid4(), tenant_id=tenant_id, type=event_type, data=data, created_at=utcnow()
+    )
     session.add(event)
-    query = select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == tenant_id, WebhookEndpoint.enabled)
-    if endpoint_id is not None:
-        query = query.where(WebhookEndpoint.id == endpoint_id)
-    for endpoint in (await session.scalars(query)).all():
-        if endpoint.event_types and event_type not in endpoint.event_types and endpoint_id is None:
-            continue
-        await queue_delivery(session, event, endpoint)
-    # The event was flushed by the endpoint query; its deliveries and outbox rows go in with the session's
-    # next flush (the next event's query) or the commit.
+    for subscriber_id, event_types in await _subscribers(session, tenant_id):
+        if endpoint_id is not None:
+            if subscriber_id == endpoint_id:
+                await queue_delivery(session, event, subscriber_id)
+        elif not event_types or event_type in event_types:
+            await queue_delivery(session, event, subscriber_id)
+    # The rows go in with the session's next flush or its commit: a transaction that emits many events
+    # writes them in a few multi-row INSERTs.
     return event
 
 
+_SUBSCRIBERS = "lumen.webhooks.subscribers"
+
+
+async def _subscribers(session: AsyncSession, tenant_id: uuid.UUID) -> list[tuple[uuid.UUID, list[str]]]:
+    """The tenant's enabled endpoints (id, event-type filter), read once per transaction: a request or job
+    that emits many events reads them once, and their rows go in together at the next flush. An endpoint
+    added, changed or deleted in the session since (flushed or not) makes the next call read them again."""
+    cached: dict[uuid.UUID, list[tuple[uuid.UUID, list[str]]]] | None = session.info.get(_SUBSCRIBERS)
+    if cached is not None and tenant_id in cached and not _endpoint_writes_pending(session.sync_session):
+        return cached[tenant_id]
+    rows = await session.execute(  # autoflushes pending writes first, endpoints included
+        select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+            WebhookEndpoint.tenant_id == tenant_id, WebhookEndpoint.enabled
+        )
+    )
+    found = [(row.id, list(row.event_types or ())) for row in rows]
+    session.info.setdefault(_SUBSCRIBERS, {})[tenant_id] = found
+    return found
+
+
+def _endpoint_writes_pending(session: Session) -> bool:
+    return any(isinstance(obj, WebhookEndpoint) for obj in (*session.new, *session.dirty, *session.deleted))
+
+
+@sa_event.listens_for(Session, "before_flush")
+def _forget_subscribers(session: Session, _context: Any, _instances: Any) -> None:
+    if _SUBSCRIBERS in session.info and _endpoint_writes_pending(session):
+        del session.info[_SUBSCRIBERS]
+
+
+@sa_event.listens_for(Session, "after_commit")
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_subscribers_at_end(session: Session) -> None:
+    session.info.pop(_SUBSCRIBERS, None)
+
+
 async def queue_delivery(
-    session: AsyncSession, event: WebhookEvent, endpoint: WebhookEndpoint, message_id: str | None = None
+    session: AsyncSession, event: WebhookEvent, endpoint_id: uuid.UUID, message_id: str | None = None
 ) -> WebhookDelivery:
     delivery = WebhookDelivery(
         id=uuid.uuid4(),
         tenant_id=event.tenant_id,
         event_id=event.id,
-        endpoint_id=endpoint.id,
+        event=event,
+        endpoint_id=endpoint_id,
         message_id=message_id or new_message_id(),
         state="pending",
         attempt_count=0,
@@ -487,7 +527,7 @@ async def _disable(session: AsyncSession, endpoint: WebhookEndpoint, reason: str
     ).all()
     for other in others:
         if not other.event_types or "endpoint.disabled" in other.event_types:
-            await queue_delivery(session, event, other)
+            await queue_delivery(session, event, other.id)
 
 
 async def _wake(ctx: dict[str, Any]) -> None:

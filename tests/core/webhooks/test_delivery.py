@@ -296,3 +296,36 @@ async def test_a_burst_is_sent_in_batches_each_signed_and_recorded_once(
     finally:
         await arq.aclose()
     assert batches and all(r.success for r in batches)
+
+
+async def test_an_endpoint_written_in_the_transaction_is_seen_by_the_next_event(
+    hooks: httpx.AsyncClient, hook_app: Any
+) -> None:
+    """emit reads the tenant's endpoints once per transaction; adding or disabling one in the same
+    transaction must not leave later events with the old list."""
+    import uuid
+
+    from sqlalchemy import func, select
+
+    from lumen.core.tenancy.context import Scope
+    from lumen.core.webhooks.models import WebhookDelivery, WebhookEndpoint
+    from lumen.core.webhooks.service import emit
+
+    tenant = await create_tenant(hooks)
+    async with hook_app.state.db.transaction(Scope.tenant(tenant.id)) as session:
+        before = await emit(session, tenant.id, "webhook.test", {"n": 1})  # no endpoint yet
+        endpoint = WebhookEndpoint(
+            id=uuid.uuid4(), tenant_id=tenant.id, url="https://example.com/h", secret_sealed=b"x"
+        )
+        session.add(endpoint)
+        after = await emit(session, tenant.id, "webhook.test", {"n": 2})
+        endpoint.enabled = False
+        disabled = await emit(session, tenant.id, "webhook.test", {"n": 3})
+        await session.flush()
+        counts = {
+            name: await session.scalar(
+                select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.event_id == e.id)
+            )
+            for name, e in (("before", before), ("after", after), ("disabled", disabled))
+        }
+    assert counts == {"before": 0, "after": 1, "disabled": 0}
