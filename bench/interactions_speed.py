@@ -11,7 +11,7 @@ authenticated API of a real `lumen serve`.
 Run from the repository root in the project's virtualenv (about a minute):
 
     python bench/interactions_speed.py
-    python bench/interactions_speed.py --seconds 10 --connections 32 --workers 2
+    python bench/interactions_speed.py --seconds 10 --connections 32 --workers 1
     python bench/interactions_speed.py --in-process-only
 
 Prints a table and writes JSON to bench/results/interactions_speed.json. The API part needs wrk
@@ -181,6 +181,9 @@ def through_api(args: argparse.Namespace) -> dict[str, Any]:
     platform_key = "lm_platform_bench_" + secrets.token_hex(16)
     port = free_port()
     env = base_env(data_dir, platform_key)
+    # The API alone: the checker needs no background worker (which would spend the first minutes of a fresh
+    # data dir indexing the shared corpora) and no local generation engine. Production runs both elsewhere.
+    env.update(LUMEN_JOBS__EMBEDDED_WORKER="false", LUMEN_INFERENCE__LOCAL_ENGINE="false")
     argv = [*lumen_argv(), "serve", "--host", HOST, "--port", str(port), "--workers", str(args.workers)]
     server = Server("lumen serve", argv, env, port, RESULTS / "interactions_speed-server.log")
     try:
@@ -247,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=int, default=2)  # granian workers: one per core of this machine
     # Requests rotate over this many tenants: one tenant's audit chain serialises its own writes.
     p.add_argument("--tenants", type=int, default=1)
     p.add_argument("--in-process-only", action="store_true")
