@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -213,14 +213,28 @@ async def requeue_stalled(session: AsyncSession) -> int:
     now = utcnow()
     for delivery in stalled:
         delivery.next_attempt_at = now
-        await enqueue(
-            session,
-            delivery.tenant_id,
-            DELIVER_JOB,
-            {"tenant_id": str(delivery.tenant_id), "delivery_id": str(delivery.id)},
-            job_id=f"{delivery.id}:{delivery.attempt_count}:rescued-{int(now.timestamp())}",
-        )
+        rescued = f"{delivery.id}:{delivery.attempt_count}:rescued-{int(now.timestamp())}"
+        await _queue_attempt(session, delivery.tenant_id, delivery.id, rescued)
     return len(stalled)
+
+
+async def _queue_attempt(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    job_id: str,
+    *,
+    defer_until: datetime | None = None,
+) -> None:
+    """A `webhooks.deliver` job for one more attempt of a delivery (a retry, a rescue, a deferred send)."""
+    await enqueue(
+        session,
+        tenant_id,
+        DELIVER_JOB,
+        {"tenant_id": str(tenant_id), "delivery_id": str(delivery_id)},
+        job_id=job_id,
+        defer_until=defer_until,
+    )
 
 
 def _body(event: WebhookEvent) -> bytes:
@@ -448,13 +462,8 @@ async def _record(
     settings: WebhookSettings = ctx["settings"].webhooks
     now = utcnow()
     if not result.sent:
-        await enqueue(
-            session,
-            tenant,
-            DELIVER_JOB,
-            {"tenant_id": str(tenant), "delivery_id": str(delivery.id)},
-            job_id=f"{delivery.id}:{delivery.attempt_count}:later-{int(now.timestamp())}",
-        )
+        later = f"{delivery.id}:{delivery.attempt_count}:later-{int(now.timestamp())}"
+        await _queue_attempt(session, tenant, delivery.id, later)
         return "not attempted (the batch ran out of time): queued again", True
     session.add(
         WebhookAttempt(
@@ -494,13 +503,8 @@ async def _record(
     if result.retry_after is not None:
         delay = max(delay, result.retry_after)
     delivery.next_attempt_at = now + timedelta(seconds=delay)
-    await enqueue(
-        session,
-        tenant,
-        DELIVER_JOB,
-        {"tenant_id": str(tenant), "delivery_id": str(delivery.id)},
-        job_id=f"{delivery.id}:{send.attempt}",
-        defer_until=delivery.next_attempt_at,
+    await _queue_attempt(
+        session, tenant, delivery.id, f"{delivery.id}:{send.attempt}", defer_until=delivery.next_attempt_at
     )
     return f"attempt {send.attempt} failed ({status or result.error}); retry in {delay:.1f} s", True
 
