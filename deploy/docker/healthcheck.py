@@ -4,8 +4,10 @@
 Its variables are not LUMEN_* ones: those are Lumen's settings, and Lumen warns about any it does not know.
 
 HEALTHCHECK_MODE=http (default) asks HEALTHCHECK_URL (the API's /readyz, the engine's /health).
-HEALTHCHECK_MODE=worker checks the heartbeat the arq worker of this host writes to Redis every few
-seconds (lumen.core.jobs.worker.health_key), so a hung worker is reported even though its process lives.
+HEALTHCHECK_MODE=worker checks the heartbeat the arq workers of this host write to Redis every few
+seconds (lumen.core.jobs.worker.health_key; a `--queue training` worker's carries a `:training` suffix), so a
+hung worker is reported even though its process lives. The queues of one `lumen worker` share one event
+loop, so either heartbeat speaks for the process.
 """
 
 import os
@@ -24,7 +26,8 @@ def worker() -> bool:
     import redis
 
     client = redis.Redis.from_url(os.environ["LUMEN_REDIS_URL"], socket_timeout=4)
-    return bool(client.exists(f"lumen:worker-health:{socket.gethostname()}"))
+    key = f"lumen:worker-health:{socket.gethostname()}"
+    return bool(client.exists(key, f"{key}:training"))
 
 
 if __name__ == "__main__":

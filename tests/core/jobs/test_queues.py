@@ -4,6 +4,8 @@ of an ordinary job (a webhook delivery, an ingestion) whose worker died."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import uuid
 
 from lumen.core.db.session import Database
@@ -62,3 +64,49 @@ async def test_the_relay_puts_each_job_on_its_queue(settings: Settings) -> None:
         await arq.zrem(TRAINING_QUEUE, ids[TRAIN_JOB])
         await arq.aclose()
         await db.dispose()
+
+
+async def test_lumen_worker_runs_both_queues_and_stops_them_on_sigterm(settings: Settings) -> None:
+    """The CLI's worker: both queues' heartbeats appear, and SIGTERM closes both (arq deletes a worker's
+    heartbeat on close) well inside the grace period, exiting 0."""
+    import os
+    import signal
+
+    import redis.asyncio as aioredis
+
+    from lumen.core.jobs.worker import health_key
+
+    assert settings.redis.url is not None and settings.database.url is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LUMEN_")}
+    env.update(
+        LUMEN_DATABASE_URL=settings.database.url,
+        LUMEN_REDIS_URL=settings.redis.url,
+        LUMEN_DATA_DIR=settings.data_dir,
+        LUMEN_LOG_LEVEL="warning",
+    )
+    keys = [health_key(), health_key() + ":training"]
+    client = aioredis.Redis.from_url(settings.redis.url)
+    worker = _start_worker(env)
+    try:
+        for _ in range(1200):  # the process imports the plugins before it polls
+            if await client.exists(*keys) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert await client.exists(*keys) == 2
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(worker.wait, 60) == 0
+        # The training heartbeat is this process's alone (an in-process test worker may share the other).
+        assert await client.exists(keys[1]) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        await client.aclose()
+
+
+def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "lumen.core.cli", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
