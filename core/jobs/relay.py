@@ -74,27 +74,20 @@ class OutboxRelay:
             if not rows:
                 return 0
             now = utcnow()
+            singles: list[OutboxMessage] = []
             grouped: dict[tuple[str, uuid.UUID], list[OutboxMessage]] = defaultdict(list)
             for row in rows:
-                deferred = row.defer_until is not None and row.defer_until > now
-                if row.job in self._batches and not deferred:
+                due = row.defer_until is None or row.defer_until <= now
+                if row.job in self._batches and due:
                     grouped[(row.job, row.tenant_id)].append(row)
-                    continue
-                await self._arq.enqueue_job(
-                    row.job,
-                    _job_id=row.job_id,
-                    _queue_name=queue_for(row.job),
-                    _defer_until=row.defer_until if deferred else None,
-                    **row.payload,
-                )
+                else:
+                    singles.append(row)
             for (job, tenant_id), group in grouped.items():
                 batch_job, size = self._batches[job]
                 for start in range(0, len(group), size):
                     chunk = group[start : start + size]
                     if len(chunk) == 1:
-                        await self._arq.enqueue_job(
-                            job, _job_id=chunk[0].job_id, _queue_name=queue_for(job), **chunk[0].payload
-                        )
+                        singles.append(chunk[0])
                         continue
                     # The first row's job id names the batch: relayed again (the commit below lost), the
                     # same rows in the same order make the same batch, which arq runs once.
@@ -105,6 +98,15 @@ class OutboxRelay:
                         tenant_id=str(tenant_id),
                         items=[row.payload for row in chunk],
                     )
+            for row in singles:
+                deferred = row.defer_until is not None and row.defer_until > now
+                await self._arq.enqueue_job(
+                    row.job,
+                    _job_id=row.job_id,
+                    _queue_name=queue_for(row.job),
+                    _defer_until=row.defer_until if deferred else None,
+                    **row.payload,
+                )
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_([row.id for row in rows]))

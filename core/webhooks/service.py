@@ -413,7 +413,9 @@ async def _send_all(ctx: dict[str, Any], sends: list[_Send]) -> list[_Result]:
             unsafe[url] = str(exc)
 
     # A receiver gets at most PER_ENDPOINT requests at once from one batch.
-    per_endpoint = {s.endpoint_id: asyncio.Semaphore(PER_ENDPOINT) for s in sends}
+    per_endpoint = {
+        endpoint_id: asyncio.Semaphore(PER_ENDPOINT) for endpoint_id in {s.endpoint_id for s in sends}
+    }
 
     async def send(item: _Send) -> _Result:
         if unsafe[item.url] is not None:
