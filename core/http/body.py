@@ -13,6 +13,7 @@ forms keep Litestar's string conversion. A route that reads its body itself deco
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import msgspec
@@ -28,9 +29,23 @@ __all__ = ["check_request_body", "require_strict_json_body", "strict_error"]
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+# Per route handler: the type is fixed once the app is built, and finding it walks the signature model's
+# annotations (forward references and all), which is far dearer than the check itself.
+# Weak keys: a handler (and its app) that is gone takes its entry with it.
+_DATA_TYPES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
 def _data_type(request: Request[Any, Any, Any]) -> Any:
     """The type Litestar converts this route's JSON body into; None when the route reads no JSON body."""
     handler = request.route_handler
+    try:
+        return _DATA_TYPES[handler]
+    except KeyError:
+        found = _DATA_TYPES[handler] = _find_data_type(handler)
+        return found
+
+
+def _find_data_type(handler: Any) -> Any:
     field = handler.parsed_fn_signature.parameters.get("data")
     if field is None:
         return None
