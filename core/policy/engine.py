@@ -22,6 +22,7 @@ interpreter, which reports it. The RVM also stops runaway evaluations (25,000 in
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -53,6 +54,13 @@ log = structlog.get_logger()
 DECISION_PACKAGE = "lumen.authz"
 DECISION_RULE = f"data.{DECISION_PACKAGE}.decision"
 _SLOW_DECISION_S = 0.010  # worth a warning: decisions are microseconds in-process
+# Distinct inputs remembered by the request path's engine: a key's scopes, an action, a resource id, the
+# tenant's policy data. Cleared whole when full (a few MB at most).
+_MEMO_SIZE = 4096
+# Builtins whose answer is not a function of the input and data.
+_IMPURE = re.compile(
+    r"\b(time\.now_ns|rand\.intn|uuid\.rfc4122|http\.send|net\.lookup_ip_addr|opa\.runtime)\s*\("
+)
 
 
 def new_decision_id() -> str:
@@ -130,9 +138,20 @@ class InProcessEngine(PolicyEngine):
     """
 
     def __init__(
-        self, policy_set: PolicySet, *, mode: Literal["auto", "compiled", "interpreted"] = "auto"
+        self,
+        policy_set: PolicySet,
+        *,
+        mode: Literal["auto", "compiled", "interpreted"] = "auto",
+        memo_size: int = 0,
     ) -> None:
         self.policy_version = policy_set.version
+        # The policy set (modules and data) is fixed for the engine's life, so unless a policy reads the
+        # clock, random numbers or the network, a decision is a pure function of its input: an input seen
+        # before gets the same answer without evaluating again, under a fresh decision id. Only successful
+        # evaluations are kept; memo_size 0 (or an impure policy) evaluates every time.
+        impure = [m.name for m in policy_set.modules if _IMPURE.search(m.source)]
+        self._memo_size = 0 if impure else memo_size
+        self._memo: dict[bytes, _RawDecision] = {}
         self._modules = [(m.name, m.source) for m in policy_set.modules]
         self._data = policy_set.data
         self._data_json = msgspec.json.encode(self._data).decode()
@@ -166,10 +185,29 @@ class InProcessEngine(PolicyEngine):
         decision_id = new_decision_id()
         started = time.perf_counter()
         try:
-            raw = self._evaluate(input.to_json().decode())
+            input_json = input.to_json()
+            known = self._memo.get(input_json) if self._memo_size else None
+            if known is not None:
+                return Decision(
+                    id=decision_id,
+                    allow=known.allow,
+                    reasons=list(known.reasons),
+                    obligations=list(known.obligations),
+                    engine=self.name,
+                    policy_version=self.policy_version,
+                )
+            raw = self._evaluate(input_json.decode())
             decision = parse_decision(
                 raw, decision_id=decision_id, engine=self.name, policy_version=self.policy_version
             )
+            if self._memo_size:
+                if len(self._memo) >= self._memo_size:
+                    self._memo.clear()
+                self._memo[input_json] = _RawDecision(
+                    allow=decision.allow,
+                    reasons=list(decision.reasons),
+                    obligations=list(decision.obligations),
+                )
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # pyo3 turns a Rust panic into PanicException, a BaseException
@@ -225,4 +263,4 @@ def create_engine(settings: Settings, policy_set: PolicySet) -> PolicyEngine:
         from lumen.core.policy.opa import OpaEngine  # aiohttp is only imported when OPA is configured
 
         return OpaEngine(settings.opa_url, policy_version=policy_set.version)
-    return InProcessEngine(policy_set)
+    return InProcessEngine(policy_set, memo_size=_MEMO_SIZE)

@@ -438,3 +438,54 @@ def test_operator_actions_are_open_to_the_platform_and_scoped_tenants(
     assert decide(engine, platform_request(action)).allow
     assert decide(engine, tenant_request(action, KERNEL_ACTIONS[action].scopes[0])).allow
     assert not decide(engine, tenant_request(action, "keys:read")).allow
+
+
+# --- remembered decisions -------------------------------------------------------------------------------
+
+
+def test_a_repeated_input_is_answered_from_memory_under_a_fresh_id(policy_set: PolicySet) -> None:
+    engine = InProcessEngine(policy_set, memo_size=8)
+    request = tenant_request("keys.list", "keys:read")
+    first = engine.decide_now(request)
+    # What is remembered answers without evaluating: poison the evaluator and ask again.
+    engine._evaluate = lambda _: (_ for _ in ()).throw(RuntimeError("evaluated again"))  # type: ignore[method-assign]
+    again = engine.decide_now(request)
+    assert _outcome(again) == _outcome(first) and again.allow
+    assert again.id != first.id
+    # A different input is still evaluated (and the poisoned evaluator fails it closed).
+    other = engine.decide_now(tenant_request("keys.create", "keys:read"))
+    assert not other.allow and "evaluated again" in other.reasons[0]
+
+
+def test_failures_are_not_remembered(policy_set: PolicySet) -> None:
+    engine = InProcessEngine(policy_set, memo_size=8)
+    request = tenant_request("keys.list", "keys:read")
+    real = engine._evaluate
+    engine._evaluate = lambda _: (_ for _ in ()).throw(RuntimeError("engine down"))  # type: ignore[method-assign]
+    assert not engine.decide_now(request).allow
+    engine._evaluate = real  # type: ignore[method-assign]
+    assert engine.decide_now(request).allow
+
+
+def test_the_memory_is_bounded(policy_set: PolicySet) -> None:
+    engine = InProcessEngine(policy_set, memo_size=4)
+    for n in range(10):
+        request = tenant_request("keys.read", "keys:read")
+        request.resource = {"type": "key", "id": str(n)}
+        assert engine.decide_now(request).allow
+    assert 0 < len(engine._memo) <= 4
+
+
+def test_a_policy_that_reads_the_clock_is_evaluated_every_time() -> None:
+    timed = _with_module(
+        "timed.rego",
+        'package lumen.ext.timed\n\nimport rego.v1\n\ndeny contains "after hours" if time.now_ns() < 0\n',
+    )
+    engine = InProcessEngine(timed, memo_size=8)
+    engine.decide_now(platform_request("tenants.create"))
+    assert engine._memo_size == 0 and engine._memo == {}
+
+
+def test_the_request_paths_engine_remembers() -> None:
+    engine = create_engine(load_settings({}), core_policy_set())
+    assert isinstance(engine, InProcessEngine) and engine._memo_size > 0
