@@ -46,6 +46,7 @@ from lumen.core.policy.engine import create_engine
 from lumen.core.policy.guard import authorize
 from lumen.core.settings import Settings, load_settings
 from lumen.core.tenancy.config import TenantConfigCache
+from lumen.core.tenancy.data_cache import TenantDataCache
 from lumen.core.tenancy.invalidation import InvalidationBus
 from lumen.core.webhooks.controllers import WebhookEndpointController, WebhookEventController
 from lumen.core.webhooks.service import KERNEL_EVENT_TYPES, threshold_listener
@@ -92,6 +93,8 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
     tenant_config = TenantConfigCache(
         db, plugin_defaults=host.defaults, ttl_seconds=settings.server.auth_cache_seconds, bus=bus
     )
+    # Small per-tenant plugin data read on every request (a tenant's own interaction rules...).
+    tenant_data = TenantDataCache(bus=bus)
     tenant_limits = TenantLimitsCache(db, ttl_seconds=settings.server.auth_cache_seconds, bus=bus)
     rate_limiter = RateLimiter.from_settings(settings, tenant_limits)
     rate_limiter.meter.listeners.append(threshold_listener(db, redis_client))
@@ -114,6 +117,7 @@ def create_app(settings: Settings, *, plugins: Iterable[object] = ()) -> Litesta
             "policy_set": policy_set,
             "policy_engine": policy_engine,
             "tenant_config": tenant_config,
+            "tenant_data": tenant_data,
             "authenticator": authenticator,
             # Patient-app sessions (POST /t/{slug}/session): HMAC, key derived from the instance secret.
             "app_tokens": AppTokenSigner(instance_secret(settings), ttl_seconds=SESSION_SECONDS),

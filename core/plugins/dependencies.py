@@ -17,6 +17,7 @@ from lumen.core.plugins.host import PluginHost
 from lumen.core.policy.decision import Decision, PolicyInput, PrincipalInput, TenantInput
 from lumen.core.policy.engine import PolicyEngine
 from lumen.core.tenancy.config import TenantConfigCache
+from lumen.core.tenancy.data_cache import TenantDataCache, forget_after_commit
 from lumen.plugins.sdk.context import PluginContext
 from lumen.plugins.sdk.jobs import TenantTransaction
 
@@ -37,6 +38,7 @@ async def provide_plugin_context(
     plugin = host.plugins[name]
     tenant_id = principal.tenant_id
     woken = False
+    data_cache: TenantDataCache = request.app.state.tenant_data
 
     def on_outbox_write() -> None:
         nonlocal woken
@@ -94,4 +96,6 @@ async def provide_plugin_context(
         decide=decide,
         action=request.route_handler.opt.get("action"),
         patients=read_patient,
+        data_cache=data_cache,
+        forget_after_commit=lambda name: forget_after_commit(request.scope, data_cache, tenant_id, name),
     )

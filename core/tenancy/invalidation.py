@@ -23,13 +23,16 @@ log = structlog.get_logger()
 
 CHANNEL = "lumen:invalidate"
 
-Kind = Literal["keys", "tenant"]
+Kind = Literal["keys", "tenant", "data"]
 
 
 class Invalidation(msgspec.Struct, frozen=True):
-    kind: Kind  # keys: cached API keys; tenant: cached tenant configuration (plugins, policy data)
+    # keys: cached API keys; tenant: cached tenant configuration (plugins, policy data); data: one named
+    # piece of a tenant's plugin data (`lumen.core.tenancy.data_cache`)
+    kind: Kind
     tenant_id: str | None = None
     key_id: str | None = None
+    name: str | None = None
 
     @property
     def tenant_uuid(self) -> uuid.UUID | None:

@@ -33,6 +33,7 @@ from lumen.plugins.interactions.schemas import (
     RulePage,
 )
 from lumen.plugins.interactions.service import (
+    TENANT_RULES,
     check_for,
     checker,
     selector_problem,
@@ -126,6 +127,7 @@ class InteractionsController(Controller):
         row = await repository.add(
             TenantInteractionRule(severity=data.severity, rule=msgspec.to_builtins(data))
         )
+        ctx.forget(TENANT_RULES)
         return _rule_out(row)
 
     @get(
@@ -163,6 +165,7 @@ class InteractionsController(Controller):
         if row is None:
             raise NotFound("No interaction rule with this id.")
         await repository.delete(row)
+        ctx.forget(TENANT_RULES)
 
 
 class DrugsController(Controller):

@@ -1630,15 +1630,23 @@ def selector_problem(knowledge: Knowledge, field: str, selectors: Sequence[str])
     return None
 
 
+TENANT_RULES = "rules"
+
+
 async def custom_rules(ctx: PluginContext) -> list[CompiledRule]:
     """The tenant's own rules and those other plugins add for it through the `interaction_rules` hook."""
     from lumen.plugins.interactions.repository import InteractionRuleRepository
 
     knowledge = _packaged()
-    rules = [
-        compile_custom_rule(str(row.id), row.rule, origin="tenant", reviewed=row.created_at.date())
-        for row in await ctx.repository(InteractionRuleRepository).all()
-    ]
+
+    async def load() -> list[CompiledRule]:
+        return [
+            compile_custom_rule(str(row.id), row.rule, origin="tenant", reviewed=row.created_at.date())
+            for row in await ctx.repository(InteractionRuleRepository).all()
+        ]
+
+    # Read on every check, changed only through the rules routes (which call ctx.forget(TENANT_RULES)).
+    rules = list(await ctx.cached(TENANT_RULES, load))
     hook = getattr(ctx.hooks, "interaction_rules", None) if ctx.hooks is not None else None
     if hook is None:
         return rules

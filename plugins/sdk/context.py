@@ -24,6 +24,7 @@ from lumen.core.audit.service import AuditEntry
 from lumen.core.auth.principal import Principal
 from lumen.core.http.errors import Forbidden, LumenProblem, NotFound, UnprocessableEntity
 from lumen.core.policy.decision import Decision
+from lumen.core.tenancy.data_cache import TenantDataCache
 from lumen.plugins.sdk.documents import TenantDocument, read_tenant_document
 from lumen.plugins.sdk.inference import ChatMessage, Generation, ModelServices, Passage
 from lumen.plugins.sdk.jobs import TenantTransaction, emit_plugin_event, enqueue_plugin_job
@@ -58,6 +59,7 @@ class AuditRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 
 R = TypeVar("R", bound=TenantRepository[Any])
+T = TypeVar("T")
 
 
 class PluginContext:
@@ -80,6 +82,8 @@ class PluginContext:
         decide: Callable[[str, dict[str, Any]], Awaitable[Decision]] | None = None,
         action: str | None = None,
         patients: Callable[[uuid.UUID], Awaitable[dict[str, Any]]] | None = None,
+        data_cache: TenantDataCache | None = None,
+        forget_after_commit: Callable[[str], None] | None = None,
     ) -> None:
         if principal.tenant_id is None:
             raise ValueError("a plugin context belongs to one tenant")
@@ -101,6 +105,8 @@ class PluginContext:
         self._decide = decide
         self.action = action  # the action of the request's route
         self._patients = patients
+        self._data_cache = data_cache
+        self._forget_after_commit = forget_after_commit
 
     # --- policy, the tenant, the tenant's audit trail --------------------------------------------------
 
@@ -166,6 +172,23 @@ class PluginContext:
             )
             for r in rows
         ]
+
+    # --- per-tenant data kept between requests ------------------------------------------------------------
+
+    async def cached(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
+        """This plugin's value `name` for the tenant, kept in the worker between requests: `load()` runs
+        on a miss (in this request's transaction, so it may use `ctx.repository`). For small data read on
+        every request (a tenant's own rules) that changes rarely and only through the plugin's own routes,
+        which call `forget(name)` when they change it. Kept at most a minute if a change is not announced
+        (Redis down). Without a cache (a context built outside a request) it simply loads."""
+        if self._data_cache is None:
+            return await load()
+        return await self._data_cache.get(self.tenant_id, f"{self.plugin}:{name}", load)
+
+    def forget(self, name: str) -> None:
+        """The request changes the tenant's `name`: once it commits, every worker drops its cached copy."""
+        if self._forget_after_commit is not None:
+            self._forget_after_commit(f"{self.plugin}:{name}")
 
     # --- the tenant's uploaded documents -------------------------------------------------------------
 

@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar import Litestar
 
+from lumen.core.tenancy.data_cache import TenantDataCache
 from lumen.plugins.interactions.service import checker
 from lumen.plugins.sdk import BASE_DISCLAIMER
 from tests.conftest import TenantHandle, assert_problem, bearer
@@ -286,6 +288,26 @@ async def test_rules_list_get_and_delete(client: httpx.AsyncClient, tenant_a: Te
     assert got["reference"] == RULE["reference"]
     assert (await client.delete(f"{RULES}/{rule_id}", headers=tenant_a.headers)).status_code == 204
     assert_problem(await client.get(f"{RULES}/{rule_id}", headers=tenant_a.headers), 404)
+    assert (await _check(client, tenant_a, ["amlodipine", "metformin"]))["interactions"] == []
+
+
+async def test_rules_are_cached_between_checks_and_a_change_applies_at_once(
+    app: Litestar, client: httpx.AsyncClient, tenant_a: TenantHandle, tenant_b: TenantHandle
+) -> None:
+    cache: TenantDataCache = app.state.tenant_data
+    entry = (tenant_a.id, "interactions:rules")
+    assert (await _check(client, tenant_a, ["amlodipine", "metformin"]))["interactions"] == []
+    assert cache._cache[entry][1] == []  # the next check reads no rules from the database
+    rule_id = (await client.post(RULES, json=RULE, headers=tenant_a.headers)).json()["id"]
+    assert entry not in cache._cache
+    [found] = (await _check(client, tenant_a, ["amlodipine", "metformin"]))["interactions"]
+    assert found["rule_id"] == rule_id
+    # Another tenant's cached rules were not touched, and still do not include the rule.
+    assert (await _check(client, tenant_b, ["amlodipine", "metformin"]))["interactions"] == []
+    # A refused change (over the body limits) leaves the cache as it was; a delete applies at once.
+    r = await client.post(RULES, json={**RULE, "mechanism": "x" * 601}, headers=tenant_a.headers)
+    assert r.status_code in (400, 422) and entry in cache._cache
+    assert (await client.delete(f"{RULES}/{rule_id}", headers=tenant_a.headers)).status_code == 204
     assert (await _check(client, tenant_a, ["amlodipine", "metformin"]))["interactions"] == []
 
 
