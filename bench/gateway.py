@@ -249,6 +249,28 @@ class Server:
                 self.exit_code = self.proc.wait()
         self.stop_seconds = time.monotonic() - started
 
+    def wait_until_idle(self, limit: float = 180.0, busy: float = 0.10) -> float:
+        """Wait until the server's processes use under `busy` of a core for a second: its workers warm
+        models in the background after they are ready (the retrieval embedder), and a measurement taken
+        meanwhile measures that too. Returns the seconds waited."""
+        import psutil
+
+        started = time.monotonic()
+        if self.proc is None:
+            return 0.0
+        root = psutil.Process(self.proc.pid)
+        while time.monotonic() - started < limit:
+            try:
+                tree = [root, *root.children(recursive=True)]
+                before = sum(sum(p.cpu_times()[:2]) for p in tree)
+                time.sleep(1.0)
+                after = sum(sum(p.cpu_times()[:2]) for p in tree)
+            except psutil.Error:
+                continue
+            if after - before < busy:
+                break
+        return time.monotonic() - started
+
     def child_pids(self) -> list[int]:
         if self.proc is None:
             return []

@@ -188,6 +188,7 @@ def through_api(args: argparse.Namespace) -> dict[str, Any]:
     server = Server("lumen serve", argv, env, port, RESULTS / "interactions_speed-server.log")
     try:
         server.start(timeout=180)
+        server.wait_until_idle()
         keys = [setup_tenant(port, platform_key)[0] for _ in range(args.tenants)]
         key = keys[0]
         body = {"medications": random.Random(3).sample(COMMON, 10), "patient": {"age": 72, "egfr": 45}}
