@@ -53,7 +53,13 @@ from redis.exceptions import RedisError, ResponseError
 from lumen.core.http.errors import LumenProblem, UnprocessableEntity
 from lumen.core.limits import keys
 from lumen.core.limits.breaker import RedisBreaker
-from lumen.core.limits.metering import QUOTA_REQUESTS, QUOTA_TOKENS, UsageMeter, token_field
+from lumen.core.limits.metering import (
+    QUOTA_REQUESTS,
+    QUOTA_TOKENS,
+    UsageMeter,
+    request_field,
+    token_field,
+)
 from lumen.core.limits.service import TenantLimitsCache
 from lumen.core.settings import LimitsSettings, Settings
 
@@ -238,8 +244,14 @@ class RateLimiter:
     async def aclose(self) -> None:
         await self.redis.aclose()
 
-    async def check_request(self, tenant_id: uuid.UUID, key_id: uuid.UUID | None) -> Verdict | None:
-        """Admit (and count) one request, or refuse it; None when Redis could not be asked (fail open)."""
+    async def check_request(
+        self, tenant_id: uuid.UUID, key_id: uuid.UUID | None, *, method: str = "", route: str = ""
+    ) -> Verdict | None:
+        """Admit (and count) one request, or refuse it; None when Redis could not be asked (fail open).
+
+        With `method` and `route`, an admitted request is also metered, in the same round trip, as
+        answered 2xx (what nearly every admitted request is); `UsageMeter.settle_request` moves it to its
+        real status class when the answer is something else."""
         limits = (await self.cache.get(tenant_id)).limits
         return await self._decide(
             "req",
@@ -250,7 +262,7 @@ class RateLimiter:
             key_per_minute=limits.key_requests_per_minute,
             per_day=limits.requests_per_day,
             quota_field=QUOTA_REQUESTS,
-            meter_field="",
+            meter_field=request_field(method, route, 200) if route else "",
             enforce=True,
         )
 

@@ -34,7 +34,14 @@ from lumen.core.limits.breaker import RedisBreaker
 from lumen.core.limits.schemas import ModelUsage, RouteUsage, UsageDay
 from lumen.core.settings import LimitsSettings
 
-__all__ = ["QUOTA_REQUESTS", "QUOTA_TOKENS", "ThresholdListener", "UsageMeter", "token_field"]
+__all__ = [
+    "QUOTA_REQUESTS",
+    "QUOTA_TOKENS",
+    "ThresholdListener",
+    "UsageMeter",
+    "request_field",
+    "token_field",
+]
 
 log = structlog.get_logger()
 
@@ -58,6 +65,10 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx" if 100 <= status <= 599 else "5xx"
 
 
+def request_field(method: str, route: str, status: int) -> str:
+    return f"req|{method} {route}|{status_class(status)}"
+
+
 class UsageMeter:
     def __init__(self, redis: aioredis.Redis, breaker: RedisBreaker, settings: LimitsSettings) -> None:
         self.redis = redis
@@ -76,7 +87,7 @@ class UsageMeter:
         if self._breaker.open:
             return
         name = keys.usage_hash(tenant_id, admitted_on or keys.today())
-        field = f"req|{method} {route}|{status_class(status)}"
+        field = request_field(method, route, status)
         try:
             if admitted_on is not None:
                 await cast("Awaitable[int]", self.redis.hincrby(name, field, 1))
@@ -85,6 +96,25 @@ class UsageMeter:
                     pipe.hincrby(name, field, 1)
                     pipe.expire(name, self._ttl)
                     await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._breaker.failed("meter", exc)
+            return
+        self._breaker.succeeded()
+
+    async def settle_request(
+        self, tenant_id: uuid.UUID, method: str, route: str, status: int, *, admitted_on: date
+    ) -> None:
+        """A request the limiter admitted and metered as 2xx (`RateLimiter.check_request` with its route)
+        was answered `status`: nothing to do for a 2xx, otherwise move its count to the real status class
+        (one round trip, atomic). Never raises."""
+        if status_class(status) == "2xx" or self._breaker.open:
+            return
+        name = keys.usage_hash(tenant_id, admitted_on)
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hincrby(name, request_field(method, route, 200), -1)
+                pipe.hincrby(name, request_field(method, route, status), 1)
+                await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             self._breaker.failed("meter", exc)
             return

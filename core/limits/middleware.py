@@ -2,9 +2,10 @@
 
 Runs inside authentication, for every request made with a tenant's key; the platform operator's key is
 exempt (it is neither limited nor metered: it is nobody's usage). One Redis round trip decides (and counts)
-the request; another meters its answer by route template and status class. A refused request is answered
-429 `rate-limited` here, before any policy decision, database work or audit record. The RateLimit fields
-go on every answer to a limited request, 2xx or not. If Redis cannot answer, the request goes on without
+the request and meters it by route template as answered 2xx; an answer of another status class moves that
+count in one more round trip. A refused request is answered 429 `rate-limited` here, before any policy
+decision, database work or audit record. The RateLimit fields go on every answer to a limited request, 2xx
+or not. If Redis cannot answer, the request goes on without
 limits or headers (`lumen.core.limits.breaker`).
 """
 
@@ -34,13 +35,20 @@ class RateLimitMiddleware(ASGIMiddleware):
         limiter: RateLimiter = scope["litestar_app"].state.rate_limiter
         method = str(scope.get("method", "-"))
         route = scope.get("path_template") or "-"
-        verdict = await limiter.check_request(tenant_id, principal.key_id)
+        verdict = await limiter.check_request(tenant_id, principal.key_id, method=method, route=route)
         if verdict is not None and not verdict.admitted:
             await limiter.meter.record_request(tenant_id, method, route, 429, admitted_on=None)
             raise verdict.problem()
         headers = verdict.headers() if verdict is not None else {}
-        day = verdict.day if verdict is not None else None
         status = 500
+
+        async def meter(answered: int) -> None:
+            if verdict is None:  # Redis did not answer the limiter: try to meter on its own
+                await limiter.meter.record_request(tenant_id, method, route, answered)
+            else:  # admitted and already metered as 2xx
+                await limiter.meter.settle_request(
+                    tenant_id, method, route, answered, admitted_on=verdict.day
+                )
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -57,9 +65,9 @@ class RateLimitMiddleware(ASGIMiddleware):
         except HTTPException as exc:
             # Rendered outside this middleware (an idempotency conflict...): give it the fields too.
             exc.headers = {**headers, **(exc.headers or {})}
-            await limiter.meter.record_request(tenant_id, method, route, exc.status_code, admitted_on=day)
+            await meter(exc.status_code)
             raise
         except Exception:
-            await limiter.meter.record_request(tenant_id, method, route, 500, admitted_on=day)
+            await meter(500)
             raise
-        await limiter.meter.record_request(tenant_id, method, route, status, admitted_on=day)
+        await meter(status)
