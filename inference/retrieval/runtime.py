@@ -4,6 +4,7 @@ worker; never a module global."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -100,8 +101,17 @@ class Retrieval:
     def warm_in_background(self) -> None:
         """Start loading the embedding model in a thread; searches that arrive meanwhile wait for it."""
         warm = getattr(self.embedder, "warm", None)
-        if callable(warm):
-            threading.Thread(target=warm, name="lumen-embedder-warm", daemon=True).start()
+        if not callable(warm):
+            return
+
+        def warm_then_freeze() -> None:
+            warm()
+            if gc.get_freeze_count():
+                # A server's worker froze its start-up heap (lumen.core.app): the model lives as long as
+                # the process too, so keep full collections from walking it as well.
+                gc.freeze()
+
+        threading.Thread(target=warm_then_freeze, name="lumen-embedder-warm", daemon=True).start()
 
     async def sync_corpora(self) -> dict[str, int]:
         return await sync_corpora(self.db, self.embedder, self.backend, self.shared, self.cache)
