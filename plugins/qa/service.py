@@ -398,6 +398,45 @@ _DIAGNOSIS_CLAIM = re.compile(
     r"no need to see a doctor)\b",
     re.IGNORECASE,
 )
+# The same claim naming any condition the knowledge has a topic on ("you have gout", "you've got shingles",
+# "you may have a stomach ulcer"), or the topic of a passage the answer is drawn from.
+_CLAIM_LEAD = (
+    r"(?<!if )(?<!when )(?<!what )(?<!whether )(?<!unless )(?<!until )(?<!that )(?<!where )"
+    r"\byou(?: (?:probably|likely|definitely|certainly|clearly|most likely|may|might|could))?"
+    r"(?: have got| have|['\u2019]ve got| are suffering from| suffer from) (?:a |an |the )?"
+)
+
+
+def condition_names(title: str) -> list[str]:
+    """The names a topic title gives a condition: "Flu (influenza)" -> flu, influenza; "Heartburn and acid
+    reflux" -> heartburn, acid reflux."""
+    main, _, aside = title.partition("(")
+    names = []
+    for part in (main, aside.rstrip(") ")):
+        for name in re.split(r",| and ", part.casefold()):
+            if len(name := name.strip()) >= 3:
+                names.append(name)
+    return names
+
+
+@lru_cache(maxsize=1024)
+def _condition_claim(titles: tuple[str, ...]) -> re.Pattern[str]:
+    names = sorted({n for t in titles for n in condition_names(t)}, key=len, reverse=True)
+    # Singular or plural: "headaches" also matches "headache", "migraine" also "migraines".
+    alternatives = "|".join(
+        re.escape(n[:-1]) + "s?" if n.endswith("s") else re.escape(n) + "s?" for n in names
+    )
+    return re.compile(_CLAIM_LEAD + f"(?:{alternatives})\\b", re.IGNORECASE)
+
+
+def _claims_a_condition(sentence: str, passages: Sequence[Passage]) -> bool:
+    known = _condition_claim(tuple(t.title for t in load_engine().education.topics))
+    if known.search(sentence):
+        return True
+    titles = tuple(sorted({p.title for p in passages if p.title}))
+    return bool(titles) and _condition_claim(titles).search(sentence) is not None
+
+
 _URL = re.compile(r"https?://|www\.", re.IGNORECASE)
 _ROLEPLAY = re.compile(
     r"\b(as an ai|i am dan|developer mode|jailbr|i cannot follow|system prompt|my instructions|"
@@ -1289,7 +1328,7 @@ def check_sentence(sentence: str, passages: Sequence[Passage]) -> list[str]:
     streamed sentence passes before it is sent; `check_generated` applies them to every sentence too."""
     problems: list[str] = []
     source = " ".join(p.title + " " + p.text for p in passages)
-    if _DIAGNOSIS_CLAIM.search(sentence):
+    if _DIAGNOSIS_CLAIM.search(sentence) or _claims_a_condition(sentence, passages):
         problems.append("diagnosis")
     if _URL.search(sentence):
         problems.append("link")

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
+import msgspec
+import pytest
+
 from lumen.plugins.qa.schemas import QaSettings
 from lumen.plugins.qa.service import (
     StreamEvent,
     check_generated,
+    check_sentence,
     clean_passage_text,
     load_engine,
     topic_passage,
@@ -49,6 +53,44 @@ def test_diagnosis_claims_are_rejected() -> None:
         "You definitely have gout. It causes sudden severe joint pain in the big toe.", [passage]
     )
     assert "diagnosis" in problems
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "You have gout.",
+        "You've got shingles, which is painful.",
+        "You\u2019ve got gout.",
+        "You may have a stomach ulcer.",
+        "You probably have hay fever.",
+        "You are suffering from migraines.",
+        "You have influenza.",
+    ],
+)
+def test_a_claim_naming_any_known_condition_is_a_diagnosis(claim: str) -> None:
+    # Not a closed list of words: every condition the knowledge has a topic on, singular or plural.
+    assert "diagnosis" in check_sentence(claim, [topic_passage(ENGINE.topics["gout"], 1.0)])
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "If you have gout, rest the joint and raise it.",
+        "Gout causes sudden severe pain in a joint.",
+        "You have the right to ask a pharmacist about gout.",
+    ],
+)
+def test_conditional_and_general_statements_are_not_diagnoses(sentence: str) -> None:
+    assert "diagnosis" not in check_sentence(sentence, [topic_passage(ENGINE.topics["gout"], 1.0)])
+
+
+def test_the_passages_own_topic_counts_as_a_condition() -> None:
+    passage = topic_passage(ENGINE.topics["gout"], 1.0)
+    passage = msgspec.structs.replace(passage, title="Heel pain")  # no topic of the knowledge's
+    assert "diagnosis" in check_sentence("You have heel pain.", [passage])
+    assert "diagnosis" not in check_sentence(
+        "You have heel pain.", [topic_passage(ENGINE.topics["gout"], 1.0)]
+    )
 
 
 def test_doses_not_in_the_passages_are_rejected() -> None:
