@@ -78,13 +78,20 @@ class UnitOfWork:
         if self._session is None:
             return
         session = self._session
+        # A request that never touched the database (its session was handed out, say to a plugin's
+        # context, but no statement ran) took no connection and has no transaction: nothing to commit,
+        # roll back or give back.
+        used = False
         try:
             if status < 400:
                 try:
                     for callback in self._before_commit:
                         await callback(session, status, messages)
-                    await session.commit()
+                    used = session.in_transaction()
+                    if used:
+                        await session.commit()
                 except BaseException:
+                    used = True  # whatever state it was left in, it is closed below
                     await self._rolled_back()
                     raise
                 for done in self._after_commit:
@@ -93,11 +100,14 @@ class UnitOfWork:
                     except Exception as exc:  # the change is committed; a failed follow-up must not undo that
                         log.error("uow.after_commit_failed", error_type=type(exc).__name__)
             else:
-                await session.rollback()
+                used = session.in_transaction()
+                if used:
+                    await session.rollback()
                 await self._rolled_back()
         finally:
-            await session.close()
             self._session = None
+            if used:
+                await session.close()
 
     async def abort(self) -> None:
         if self._session is not None:
