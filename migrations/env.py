@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import text
 
 from lumen.core.db.models import Base  # every model, so the metadata is complete
 
@@ -15,9 +14,15 @@ def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is None:
         raise RuntimeError("run migrations with `lumen db upgrade`, which supplies the owner connection")
-    # Two processes starting at once must not both migrate.
-    connection.execute(text("SELECT pg_advisory_xact_lock(7406251)"))
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    # lumen.core.db.migrate holds a session-level advisory lock around this. Each migration commits on its
+    # own, so a migration can step out of its transaction (`op.get_context().autocommit_block()`) for what
+    # PostgreSQL will not run inside one: CREATE INDEX CONCURRENTLY on a table in use.
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        transaction_per_migration=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

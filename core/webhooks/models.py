@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -39,6 +39,14 @@ class WebhookEvent(TenantModel):
 
 class WebhookDelivery(TenantModel):
     __tablename__ = "webhook_deliveries"
+    # The relay's stalled-delivery sweep: pending rows by due time (migration 0021, built concurrently).
+    __table_args__ = (
+        Index(
+            "ix_webhook_deliveries_pending_due",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
+        ),
+    )
 
     event_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("webhook_events.id", ondelete="CASCADE"), index=True

@@ -329,3 +329,30 @@ async def test_an_endpoint_written_in_the_transaction_is_seen_by_the_next_event(
             for name, e in (("before", before), ("after", after), ("disabled", disabled))
         }
     assert counts == {"before": 0, "after": 1, "disabled": 0}
+
+
+async def test_the_stalled_sweep_reads_the_index_of_pending_rows(owner_engine: Any) -> None:
+    """Migration 0021 built the partial index (concurrently, outside a transaction), it is valid, and the
+    sweep's own statement, as compiled for PostgreSQL, is one the planner answers from it."""
+    from sqlalchemy import text
+    from sqlalchemy.dialects import postgresql
+
+    from lumen.core.db.base import utcnow
+    from lumen.core.webhooks.service import stalled_deliveries
+
+    async with owner_engine.connect() as conn:
+        valid = (
+            await conn.execute(
+                text(
+                    "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                    "WHERE c.relname = 'ix_webhook_deliveries_pending_due'"
+                )
+            )
+        ).scalar()
+        assert valid is True
+        statement = stalled_deliveries(utcnow()).compile(
+            dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+        )
+        await conn.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(row[0] for row in await conn.execute(text(f"EXPLAIN {statement}")))
+        assert "ix_webhook_deliveries_pending_due" in plan, plan
