@@ -13,6 +13,7 @@ request on any route with an action, with its policy decision id. Records name f
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any, cast
 
 import msgspec
@@ -141,9 +142,12 @@ class AuditMiddleware(ASGIMiddleware):
         changes_state = http["method"] in _MUTATING and (spec is None or spec.access != "read")
         records_success = changes_state or bool(opt.get("audit_reads")) or phi_read
 
-        async def on_success(session: AsyncSession, final_status: int, messages: list[Message]) -> None:
+        async def on_success(
+            session_of: Callable[[], AsyncSession], final_status: int, messages: list[Message]
+        ) -> None:
             if not (records_success or audit.entries or audit.also):
-                return
+                return  # nothing to record: no session is opened for it
+            session = session_of()
             created = _created_id(messages) if http["method"] == "POST" else None
             entries = audit.entries or ([automatic("success", created)] if records_success else [])
             entries = [*entries, *audit.also]
@@ -151,7 +155,8 @@ class AuditMiddleware(ASGIMiddleware):
 
         uow = unit_of_work_if_any(scope)
         if uow is not None:
-            uow.before_commit(on_success)
+            # With the caller's scope: a handler that only records (ctx.audit) may never have opened one.
+            uow.before_commit(on_success, scope=principal.scope)
         elif records_success and not opt.get("audits_itself"):
             # A route without the unit of work (one that streams) must write its own record, in a
             # transaction that commits before its first byte, and say so with `audits_itself`.

@@ -30,7 +30,8 @@ log = structlog.get_logger()
 
 _STATE_KEY = "lumen.unit_of_work"
 
-BeforeCommit = Callable[[AsyncSession, int, list[Message]], Awaitable[None]]
+# (the request's session, opened on first call; the response status; the response messages)
+BeforeCommit = Callable[[Callable[[], AsyncSession], int, list[Message]], Awaitable[None]]
 AfterCommit = Callable[[], Awaitable[None]]
 
 
@@ -41,6 +42,7 @@ class UnitOfWork:
         self._before_commit: list[BeforeCommit] = []
         self._after_commit: list[AfterCommit] = []
         self._after_rollback: list[AfterCommit] = []
+        self._callback_scope: TenantScope | None = None
 
     def session(self, scope: TenantScope) -> AsyncSession:
         """The request's session, opened on first use; one request never mixes two scopes."""
@@ -54,8 +56,21 @@ class UnitOfWork:
     def active(self) -> bool:
         return self._session is not None
 
-    def before_commit(self, callback: BeforeCommit) -> None:
+    def before_commit(self, callback: BeforeCommit, *, scope: TenantScope | None = None) -> None:
+        """Run `callback` in the transaction, just before the commit of a successful request. It gets the
+        session as a function: a callback that writes nothing (an audit hook on a read) opens nothing. A
+        callback that may write in a request which might not have used the database gives the `scope` to
+        open the session in."""
         self._before_commit.append(callback)
+        if scope is not None:
+            self._callback_scope = scope
+
+    def _session_for_callbacks(self) -> AsyncSession:
+        if self._session is None:
+            if self._callback_scope is None:
+                raise RuntimeError("a before-commit callback needs a session, and none is open nor scoped")
+            self._session = self._db.session(self._callback_scope)
+        return self._session
 
     def after_commit(self, callback: AfterCommit) -> None:
         """Run once the change is durable, before the response is sent (cache invalidation, wake-ups)."""
@@ -75,23 +90,21 @@ class UnitOfWork:
 
     async def complete(self, status: int, messages: list[Message]) -> None:
         """Commit (status < 400) or roll back; raises if the commit fails."""
-        if self._session is None:
+        if self._session is None and not self._before_commit:
             return
-        session = self._session
-        # A request that never touched the database (its session was handed out, say to a plugin's
-        # context, but no statement ran) took no connection and has no transaction: nothing to commit,
-        # roll back or give back.
+        # A request that never touched the database (no session was opened, or its session ran no
+        # statement) has no transaction: nothing to commit, roll back or give back.
         used = False
         try:
             if status < 400:
                 try:
                     for callback in self._before_commit:
-                        await callback(session, status, messages)
-                    used = session.in_transaction()
+                        await callback(self._session_for_callbacks, status, messages)
+                    used = self._session is not None and self._session.in_transaction()
                     if used:
-                        await session.commit()
+                        await self._session.commit()  # type: ignore[union-attr]
                 except BaseException:
-                    used = True  # whatever state it was left in, it is closed below
+                    used = self._session is not None  # whatever state it was left in, it is closed below
                     await self._rolled_back()
                     raise
                 for done in self._after_commit:
@@ -100,13 +113,13 @@ class UnitOfWork:
                     except Exception as exc:  # the change is committed; a failed follow-up must not undo that
                         log.error("uow.after_commit_failed", error_type=type(exc).__name__)
             else:
-                used = session.in_transaction()
+                used = self._session is not None and self._session.in_transaction()
                 if used:
-                    await session.rollback()
+                    await self._session.rollback()  # type: ignore[union-attr]
                 await self._rolled_back()
         finally:
-            self._session = None
-            if used:
+            session, self._session = self._session, None
+            if used and session is not None:
                 await session.close()
 
     async def abort(self) -> None:

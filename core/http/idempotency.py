@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
 
@@ -148,7 +149,10 @@ class IdempotencyMiddleware(ASGIMiddleware):
             await self._replay(session, tenant_id, key, digest, send)
             return
 
-        async def remember(session: AsyncSession, status: int, messages: list[Message]) -> None:
+        async def remember(
+            session_of: Callable[[], AsyncSession], status: int, messages: list[Message]
+        ) -> None:
+            session = session_of()
             start = next(m for m in messages if m["type"] == "http.response.start")
             headers = [
                 [k.decode("latin-1"), v.decode("latin-1")]

@@ -7,10 +7,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from lumen.core.audit.recorder import request_audit
 from lumen.core.db.session import Database
-from lumen.core.http.dependencies import Caller, DbSession
+from lumen.core.db.unit_of_work import unit_of_work
+from lumen.core.http.dependencies import Caller
 from lumen.core.jobs.outbox import wake, wake_after_commit
 from lumen.core.plugins.controllers import plugin_settings
 from lumen.core.plugins.host import PluginHost
@@ -24,9 +26,7 @@ from lumen.plugins.sdk.jobs import TenantTransaction
 __all__ = ["provide_plugin_context"]
 
 
-async def provide_plugin_context(
-    request: Request[Any, Any, Any], principal: Caller, session: DbSession
-) -> PluginContext:
+async def provide_plugin_context(request: Request[Any, Any, Any], principal: Caller) -> PluginContext:
     name = request.route_handler.opt.get("plugin")
     host: PluginHost = request.app.state.plugins
     if not isinstance(name, str) or name not in host.plugins or principal.tenant_id is None:
@@ -73,10 +73,14 @@ async def provide_plugin_context(
             )
         )
 
+    def session() -> AsyncSession:
+        """The request's session (the unit of work commits it), opened when the plugin first uses it."""
+        return unit_of_work(request.scope).session(principal.scope)
+
     async def read_patient(patient_id: Any) -> dict[str, Any]:
         from lumen.tenants.patients.service import PatientService, profile_context
 
-        service = PatientService(session, tenant_id, request.app.state.patient_keyring)
+        service = PatientService(session(), tenant_id, request.app.state.patient_keyring)
         return profile_context(await service.profile(patient_id))
 
     return PluginContext(

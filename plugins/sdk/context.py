@@ -69,7 +69,7 @@ class PluginContext:
         plugin: str,
         principal: Principal,
         settings: Any,
-        session: AsyncSession,
+        session: AsyncSession | Callable[[], AsyncSession],
         audit: RequestAudit | None,
         obligations: Sequence[str] = (),
         services: Mapping[str, Any] | None = None,
@@ -92,7 +92,10 @@ class PluginContext:
         self.tenant_id: uuid.UUID = principal.tenant_id
         self.settings = settings  # this plugin's per-tenant settings (its msgspec Struct)
         self.obligations = tuple(obligations)  # what the policy decision requires of this request
-        self._session = session
+        # The request's session, or how to get it: opened on first use, so a request that never reads
+        # the database (a check served from cached rules) does not set one up.
+        self._session_source = session
+        self._opened: AsyncSession | None = session if isinstance(session, AsyncSession) else None
         self._audit = audit
         self._services = services or {}
         self._models = models
@@ -107,6 +110,13 @@ class PluginContext:
         self._patients = patients
         self._data_cache = data_cache
         self._forget_after_commit = forget_after_commit
+
+    @property
+    def _session(self) -> AsyncSession:
+        if self._opened is None:
+            source = self._session_source
+            self._opened = source if isinstance(source, AsyncSession) else source()
+        return self._opened
 
     # --- policy, the tenant, the tenant's audit trail --------------------------------------------------
 
