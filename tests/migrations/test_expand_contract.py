@@ -21,6 +21,19 @@ BREAKING_SQL = re.compile(
 )
 
 
+# CREATE [UNIQUE] INDEX without CONCURRENTLY, and the table it is ON ("{}" when an f-string names it).
+PLAIN_INDEX_SQL = re.compile(
+    r"\bCREATE\s+(?:UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY\b)(?:IF\s+NOT\s+EXISTS\s+)?\S+\s+ON\s+(?:ONLY\s+)?(\S+)",
+    re.IGNORECASE,
+)
+# Migrations this check cannot read right, each with the reason it lets them through.
+KNOWN = {
+    # Shipped before raw SQL was checked: it rebuilt the chunk tables' indexes with writes held. It has run
+    # wherever it will run; a migration like it today must build them CONCURRENTLY.
+    "2026_12_01_0020_retrieval_search": "shipped before raw SQL was checked",
+}
+
+
 def _upgrade(tree: ast.Module) -> ast.FunctionDef:
     return next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "upgrade")
 
@@ -95,14 +108,27 @@ def violations(source: str) -> list[str]:
                 if not (isinstance(concurrently, ast.Constant) and concurrently.value is True):
                     found.append(f"{line} indexes an existing table without CONCURRENTLY (locks writes)")
         elif op == "execute" and node.args:
-            sql = node.args[0]
-            if (
-                isinstance(sql, ast.Constant)
-                and isinstance(sql.value, str)
-                and BREAKING_SQL.search(sql.value)
-            ):
-                found.append(f"line {node.lineno}: SQL that drops, renames or tightens: {sql.value[:60]!r}")
+            sql = _sql_text(node.args[0])
+            if sql is None:
+                continue
+            if BREAKING_SQL.search(sql):
+                found.append(f"line {node.lineno}: SQL that drops, renames or tightens: {sql[:60]!r}")
+            index = PLAIN_INDEX_SQL.search(sql)
+            if index and index.group(1) not in created:
+                found.append(
+                    f"line {node.lineno}: SQL that indexes a table without CONCURRENTLY (locks writes): "
+                    f"{sql[:60]!r}"
+                )
     return found
+
+
+def _sql_text(node: ast.expr) -> str | None:
+    """The SQL of op.execute(...): a string, or an f-string with each placeholder as `{}`."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)  # type: ignore[misc]
+    return None
 
 
 def test_there_are_migrations_to_check() -> None:
@@ -111,7 +137,15 @@ def test_there_are_migrations_to_check() -> None:
 
 @pytest.mark.parametrize("path", MIGRATIONS, ids=lambda p: p.stem)
 def test_every_migration_is_an_expand_step(path: Path) -> None:
+    if path.stem in KNOWN:
+        pytest.skip(KNOWN[path.stem])
     assert violations(path.read_text()) == []
+
+
+def test_the_known_exceptions_are_still_caught_and_still_exist() -> None:
+    # An exception that no longer trips the check, or names no file, is stale: take it out.
+    for stem in KNOWN:
+        assert violations((VERSIONS / f"{stem}.py").read_text()) != []
 
 
 EXPAND = '''"""Add a column."""
@@ -130,6 +164,8 @@ def upgrade() -> None:
         ('op.add_column("t", sa.Column("c", sa.Text(), nullable=False))', "NOT NULL"),
         ('op.create_index("ix", "t", ["c"])', "CONCURRENTLY"),
         ('op.execute("ALTER TABLE t RENAME COLUMN a TO b")', "renames"),
+        ('op.execute("CREATE INDEX ix ON t (c)")', "CONCURRENTLY"),
+        ('op.execute(f"CREATE UNIQUE INDEX ix_{name} ON {table} (c)")', "CONCURRENTLY"),
     ],
 )
 def test_the_checker_catches_a_contract_step(body: str, problem: str) -> None:
