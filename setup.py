@@ -18,11 +18,19 @@ def discover() -> tuple[list[str], dict[str, str]]:
     package_dir: dict[str, str] = {}
     for root in ROOTS:
         package_dir[f"lumen.{root}"] = root
-        for init in sorted(Path(root).rglob("__init__.py")):
-            parts = init.parent.parts
+        found = {init.parent for init in Path(root).rglob("__init__.py")}
+        # A package's data folders (knowledge/, policies/, templates/...) are listed too, as namespace
+        # packages, as setuptools asks; their files are still chosen by package-data in pyproject.toml.
+        data = {
+            folder
+            for folder in Path(root).rglob("*")
+            if folder.is_dir() and folder.parent in found and folder not in found
+        }
+        for folder in sorted(found | data):
+            parts = folder.parts
             if any(p.startswith(".") or p == "__pycache__" for p in parts):
                 continue
-            if any(init.parent.is_relative_to(excluded) for excluded in EXCLUDED):
+            if any(folder.is_relative_to(excluded) for excluded in EXCLUDED):
                 continue
             packages.append("lumen." + ".".join(parts))
     return packages, package_dir
