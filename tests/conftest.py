@@ -6,6 +6,7 @@ binds) and Redis that `lumen serve` uses.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import tempfile
@@ -82,6 +83,21 @@ async def owner_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(async_url(settings.database.owner_url))
     yield engine
     await engine.dispose()
+
+
+def attached_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a Lumen process a test starts beside the session's embedded servers: their URLs
+    and data dir, warnings only, and no LUMEN_* value inherited from the shell."""
+    assert settings.database.url is not None and settings.redis.url is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LUMEN_")}
+    env.update(
+        LUMEN_DATABASE_URL=settings.database.url,
+        LUMEN_REDIS_URL=settings.redis.url,
+        LUMEN_DATA_DIR=settings.data_dir,
+        LUMEN_LOG_LEVEL="warning",
+    )
+    env.update(extra)
+    return env
 
 
 def platform_headers() -> dict[str, str]:

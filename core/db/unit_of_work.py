@@ -100,9 +100,10 @@ class UnitOfWork:
                 try:
                     for callback in self._before_commit:
                         await callback(self._session_for_callbacks, status, messages)
-                    used = self._session is not None and self._session.in_transaction()
-                    if used:
-                        await self._session.commit()  # type: ignore[union-attr]
+                    session = self._session
+                    if session is not None and session.in_transaction():
+                        used = True
+                        await session.commit()
                 except BaseException:
                     used = self._session is not None  # whatever state it was left in, it is closed below
                     await self._rolled_back()
@@ -113,9 +114,10 @@ class UnitOfWork:
                     except Exception as exc:  # the change is committed; a failed follow-up must not undo that
                         log.error("uow.after_commit_failed", error_type=type(exc).__name__)
             else:
-                used = self._session is not None and self._session.in_transaction()
-                if used:
-                    await self._session.rollback()  # type: ignore[union-attr]
+                session = self._session
+                if session is not None and session.in_transaction():
+                    used = True
+                    await session.rollback()
                 await self._rolled_back()
         finally:
             session, self._session = self._session, None

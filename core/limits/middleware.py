@@ -5,8 +5,7 @@ exempt (it is neither limited nor metered: it is nobody's usage). One Redis roun
 the request and meters it by route template as answered 2xx; an answer of another status class moves that
 count in one more round trip. A refused request is answered 429 `rate-limited` here, before any policy
 decision, database work or audit record. The RateLimit fields go on every answer to a limited request, 2xx
-or not. If Redis cannot answer, the request goes on without
-limits or headers (`lumen.core.limits.breaker`).
+or not. If Redis cannot answer, the request goes on without limits or headers (`lumen.core.limits.breaker`).
 """
 
 from __future__ import annotations

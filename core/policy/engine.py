@@ -149,7 +149,7 @@ class InProcessEngine(PolicyEngine):
         # clock, random numbers or the network, a decision is a pure function of its input: an input seen
         # before gets the same answer without evaluating again, under a fresh decision id. Only successful
         # evaluations are kept; memo_size 0 (or an impure policy) evaluates every time.
-        impure = [m.name for m in policy_set.modules if _IMPURE.search(m.source)]
+        impure = any(_IMPURE.search(m.source) for m in policy_set.modules)
         self._memo_size = 0 if impure else memo_size
         self._memo: dict[bytes, _RawDecision] = {}
         self._modules = [(m.name, m.source) for m in policy_set.modules]

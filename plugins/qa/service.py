@@ -423,15 +423,18 @@ def condition_names(title: str) -> list[str]:
 def _condition_claim(titles: tuple[str, ...]) -> re.Pattern[str]:
     names = sorted({n for t in titles for n in condition_names(t)}, key=len, reverse=True)
     # Singular or plural: "headaches" also matches "headache", "migraine" also "migraines".
-    alternatives = "|".join(
-        re.escape(n[:-1]) + "s?" if n.endswith("s") else re.escape(n) + "s?" for n in names
-    )
+    alternatives = "|".join(re.escape(n.removesuffix("s")) + "s?" for n in names)
     return re.compile(_CLAIM_LEAD + f"(?:{alternatives})\\b", re.IGNORECASE)
 
 
+@lru_cache(maxsize=1)
+def _known_condition_claim() -> re.Pattern[str]:
+    """`_condition_claim` over every topic of the packaged knowledge (built once per process)."""
+    return _condition_claim(tuple(t.title for t in load_engine().education.topics))
+
+
 def _claims_a_condition(sentence: str, passages: Sequence[Passage]) -> bool:
-    known = _condition_claim(tuple(t.title for t in load_engine().education.topics))
-    if known.search(sentence):
+    if _known_condition_claim().search(sentence):
         return True
     titles = tuple(sorted({p.title for p in passages if p.title}))
     return bool(titles) and _condition_claim(titles).search(sentence) is not None

@@ -95,7 +95,7 @@ class PluginContext:
         # The request's session, or how to get it: opened on first use, so a request that never reads
         # the database (a check served from cached rules) does not set one up.
         self._session_source = session
-        self._opened: AsyncSession | None = session if isinstance(session, AsyncSession) else None
+        self._opened: AsyncSession | None = None
         self._audit = audit
         self._services = services or {}
         self._models = models

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 from lumen.core.settings import Settings
-from tests.conftest import PLATFORM_KEY
+from tests.conftest import PLATFORM_KEY, attached_env
 
 SCRIPT = """
 import asyncio, gc
@@ -25,14 +24,10 @@ asyncio.run(main())
 def test_a_server_worker_freezes_what_start_up_built(settings: Settings) -> None:
     # Half a million long-lived objects out of the collector's sight: a full collection no longer stalls
     # every request in flight for hundreds of milliseconds. In a process of its own: freezing is for good.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LUMEN_")}
-    env.update(
-        LUMEN_DATA_DIR=settings.data_dir,
-        LUMEN_DATABASE_URL=settings.database.url or "",
-        LUMEN_REDIS_URL=settings.redis.url or "",
+    env = attached_env(
+        settings,
         LUMEN_PLATFORM_KEY=PLATFORM_KEY,
         LUMEN_ENVIRONMENT="test",
-        LUMEN_LOG_LEVEL="warning",
         LUMEN_INFERENCE__LOCAL_ENGINE="false",
     )
     done = subprocess.run(

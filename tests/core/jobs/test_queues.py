@@ -69,21 +69,15 @@ async def test_the_relay_puts_each_job_on_its_queue(settings: Settings) -> None:
 async def test_lumen_worker_runs_both_queues_and_stops_them_on_sigterm(settings: Settings) -> None:
     """The CLI's worker: both queues' heartbeats appear, and SIGTERM closes both (arq deletes a worker's
     heartbeat on close) well inside the grace period, exiting 0."""
-    import os
     import signal
 
     import redis.asyncio as aioredis
 
     from lumen.core.jobs.worker import health_key
+    from tests.conftest import attached_env
 
-    assert settings.redis.url is not None and settings.database.url is not None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LUMEN_")}
-    env.update(
-        LUMEN_DATABASE_URL=settings.database.url,
-        LUMEN_REDIS_URL=settings.redis.url,
-        LUMEN_DATA_DIR=settings.data_dir,
-        LUMEN_LOG_LEVEL="warning",
-    )
+    assert settings.redis.url is not None
+    env = attached_env(settings)
     keys = [health_key(), health_key() + ":training"]
     client = aioredis.Redis.from_url(settings.redis.url)
     worker = _start_worker(env)

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from lumen.core.settings import Settings
-from tests.conftest import create_tenant
+from tests.conftest import attached_env, create_tenant
 from tests.core.webhooks.conftest import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -25,15 +25,9 @@ LOG = os.path.join(tempfile.gettempdir(), "lumen-worker-crash-test.log")
 
 def _worker(settings: Settings) -> subprocess.Popen[bytes]:
     log = open(LOG, "ab")  # noqa: SIM115 - handed to the child process
-    assert settings.database.url is not None
-    assert settings.redis.url is not None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LUMEN_")}
-    env.update(
-        LUMEN_DATABASE_URL=settings.database.url,
-        LUMEN_REDIS_URL=settings.redis.url,
-        LUMEN_DATA_DIR=settings.data_dir,
+    env = attached_env(
+        settings,
         LUMEN_WEBHOOKS_ALLOW_PRIVATE="1",
-        LUMEN_LOG_LEVEL="warning",
         LUMEN_JOBS__JOB_TIMEOUT_SECONDS="3",
         LUMEN_WEBHOOKS__TIMEOUT_SECONDS="2",
         LUMEN_WEBHOOKS__RETRY_SCHEDULE_SECONDS="0,0.5,0.5,0.5",
